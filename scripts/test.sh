@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, native unit tests, release builds
+# with their upload sizes, and the integration suite against the real wasm
+# builds in Miniflare.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$ROOT"
+step() { printf '\n==> %s\n' "$*"; }
+
+bash scripts/setup.sh
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy (native and wasm32, warnings denied)"
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --target wasm32-unknown-unknown -- -D warnings
+
+step "cargo test (the pure code, natively)"
+cargo test --workspace
+
+step "release builds, checked by wrangler deploy --dry-run"
+for name in products users gateway; do
+  wrangler deploy --dry-run --outdir "target/dry-run/$name" -c "wrangler-$name.toml" 2>&1 \
+    | tee "target/dry-run-$name.log" | grep -E "Total Upload|error|Error" || true
+  grep -q "Total Upload" "target/dry-run-$name.log" || { cat "target/dry-run-$name.log"; exit 1; }
+done
+
+step "integration suite (Miniflare, through the gateway)"
+node --test --test-concurrency=1 tests/

@@ -1,0 +1,142 @@
+// Starts the three real wasm builds in Miniflare (workerd) with the bindings
+// the wrangler configs declare, read from those configs, and serves the
+// gateway over HTTP on a free loopback port.
+import { Miniflare } from "miniflare";
+import { parse as parseToml } from "smol-toml";
+import { readFileSync, existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const WORKERS = ["gateway", "users", "products"];
+
+export function readConfig(name) {
+  return parseToml(readFileSync(join(ROOT, `wrangler-${name}.toml`), "utf8"));
+}
+
+/** `KEY="value"` lines of a dotenv file. */
+export function readDotenv(path) {
+  const vars = {};
+  for (const line of readFileSync(path, "utf8").split("\n")) {
+    const match = line.match(/^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"?(.*?)"?\s*$/);
+    if (match) vars[match[1]] = match[2];
+  }
+  return vars;
+}
+
+/** The secrets local runs use: .dev.vars, else the committed example. */
+export function devSecrets() {
+  const path = existsSync(join(ROOT, ".dev.vars")) ? ".dev.vars" : ".dev.vars.example";
+  return readDotenv(join(ROOT, path));
+}
+
+/** The dev API key: the first `label:key` pair of API_KEYS. */
+export function devApiKey() {
+  return devSecrets().API_KEYS.split(",")[0].split(":").slice(1).join(":");
+}
+
+/** Miniflare options for one worker, derived from its wrangler config. */
+export function workerOptions(name, { vars = {} } = {}) {
+  const config = readConfig(name);
+  const main = join(ROOT, config.main);
+  const options = {
+    name: config.name,
+    modules: true,
+    scriptPath: main,
+    modulesRoot: dirname(main),
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+    compatibilityDate: config.compatibility_date,
+    compatibilityFlags: config.compatibility_flags ?? [],
+    bindings: { ...(config.vars ?? {}), ...(name === "gateway" ? devSecrets() : {}), ...vars },
+    kvNamespaces: Object.fromEntries((config.kv_namespaces ?? []).map((kv) => [kv.binding, kv.id])),
+    serviceBindings: Object.fromEntries((config.services ?? []).map((s) => [s.binding, s.service])),
+    ratelimits: Object.fromEntries(
+      (config.ratelimits ?? []).map((r) => [r.name, { namespace_id: String(r.namespace_id), simple: r.simple }]),
+    ),
+  };
+  return options;
+}
+
+/** A stand-in for a worker: same name and bindings, a JavaScript body. */
+export function standIn(name, script) {
+  const { scriptPath, modulesRoot, modulesRules, ...rest } = workerOptions(name);
+  return { ...rest, script };
+}
+
+export function seedEntries(name) {
+  const path = join(ROOT, "seed", `${name}.json`);
+  return existsSync(path) ? JSON.parse(readFileSync(path, "utf8")) : [];
+}
+
+/**
+ * Starts the system. `standIns` maps a worker name to a JavaScript module
+ * that replaces it; `vars` maps a worker name to variables that override
+ * its config's (for example a shorter breaker cooldown).
+ */
+export async function startSystem({ standIns = {}, vars = {}, seed = true } = {}) {
+  const output = [];
+  const collect = (stream) => stream.on("data", (chunk) => output.push(chunk.toString()));
+  const workers = WORKERS.map((name) =>
+    standIns[name] ? standIn(name, standIns[name]) : workerOptions(name, { vars: vars[name] }),
+  );
+  const mf = new Miniflare({
+    host: "127.0.0.1",
+    port: 0,
+    workers,
+    handleRuntimeStdio: (stdout, stderr) => {
+      collect(stdout);
+      collect(stderr);
+    },
+  });
+  const url = (await mf.ready).toString().replace(/\/$/, "");
+  if (seed) {
+    for (const name of WORKERS.filter((n) => !standIns[n])) {
+      for (const kv of readConfig(name).kv_namespaces ?? []) {
+        const namespace = await mf.getKVNamespace(kv.binding, name);
+        for (const { key, value } of seedEntries(name)) {
+          await namespace.put(key, typeof value === "string" ? value : JSON.stringify(value));
+        }
+      }
+    }
+  }
+  return {
+    url,
+    mf,
+    /** Everything the workers printed so far. */
+    logs: () => output.join(""),
+    kv: (worker, binding) => mf.getKVNamespace(binding, worker),
+    stop: () => mf.dispose(),
+  };
+}
+
+/** A request through the gateway. `key: true` sends the dev API key. */
+export function client(system) {
+  const key = devApiKey();
+  return async function request(method, path, { body, headers = {}, auth = true, raw } = {}) {
+    const init = { method, headers: { ...headers } };
+    if (auth && ["POST", "PUT", "PATCH", "DELETE"].includes(method)) {
+      init.headers.authorization ??= `Bearer ${key}`;
+    }
+    if (raw !== undefined) {
+      init.body = raw;
+    } else if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers["content-type"] ??= "application/json";
+    }
+    const response = await fetch(system.url + path, init);
+    const text = await response.text();
+    let json;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return { status: response.status, headers: response.headers, text, json };
+  };
+}
+
+/** Fails when any worker reported a Rust panic. */
+export function assertNoPanic(system, assert) {
+  const logs = system.logs();
+  assert.ok(!/panicked at|Rust panic/.test(logs), `a worker panicked:\n${logs.slice(-2000)}`);
+}

@@ -1,0 +1,230 @@
+//! The thin layer between the pure code and the Workers runtime: requests
+//! in, replies out, bodies, clocks, randomness, timeouts and service calls.
+//! Handlers take `web_sys::Request` and answer `web_sys::Response`, which
+//! spares a URL parse and header copies per request.
+
+use crate::body::{self, FieldReader, MAX_BODY_BYTES};
+use crate::id::{is_valid_request_id, uuid_v4};
+use crate::{Problem, Reply, REQUEST_ID};
+use futures_util::future::{select, Either};
+use std::future::Future;
+use std::pin::pin;
+use std::time::Duration;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use worker::js_sys::{self, Promise, Reflect, Uint8Array};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::web_sys::{
+    Headers, ReadableStream, ReadableStreamDefaultReader, Request, Response, ResponseInit,
+};
+
+pub use worker;
+pub use worker::worker_sys::Fetcher as ServiceBinding;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues)]
+    fn fill_random(buffer: &mut [u8]);
+}
+
+/// Keeps the `worker` crate's panic hook (it tells the runtime to
+/// re-initialise the instance) and adds `console_error_panic_hook`'s report.
+pub fn chain_panic_hook() {
+    let worker_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        console_error_panic_hook::hook(info);
+        worker_hook(info);
+    }));
+}
+
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    fill_random(&mut bytes);
+    bytes
+}
+
+pub fn new_uuid() -> String {
+    uuid_v4(random_bytes())
+}
+
+pub fn now_millis() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+pub fn header(headers: &Headers, name: &str) -> Option<String> {
+    headers.get(name).ok().flatten()
+}
+
+/// A request as a service sees it: routed on its path, answered with its id.
+pub struct Inbound {
+    pub request: Request,
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub request_id: String,
+}
+
+impl Inbound {
+    pub fn new(request: Request) -> Self {
+        let url = request.url();
+        let (path, query) = crate::url::path_and_query(&url);
+        let request_id = header(&request.headers(), REQUEST_ID)
+            .filter(|id| is_valid_request_id(id))
+            .unwrap_or_else(new_uuid);
+        Self {
+            method: request.method(),
+            path: path.to_string(),
+            query: query.to_string(),
+            request_id,
+            request,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        header(&self.request.headers(), name)
+    }
+
+    /// The body as a JSON object with only `allowed` keys, or the 4xx that
+    /// says why not.
+    pub async fn json_body(&self, allowed: &[&str]) -> Result<FieldReader, Problem> {
+        body::require_json_content_type(self.header("Content-Type").as_deref())?;
+        let bytes = read_body(&self.request, MAX_BODY_BYTES).await?;
+        body::parse_object(&bytes, allowed)
+    }
+
+    /// Renders the outcome with this request's id.
+    pub fn respond(&self, outcome: Result<Reply, Problem>) -> worker::Result<Response> {
+        let reply = outcome
+            .unwrap_or_else(|problem| Reply::problem(&problem, &self.request_id, &self.path));
+        let headers = reply_headers(&reply)?;
+        headers.set(REQUEST_ID, &self.request_id)?;
+        Ok(build_response(
+            reply.status,
+            &headers,
+            reply.body.as_deref(),
+        )?)
+    }
+}
+
+pub fn reply_headers(reply: &Reply) -> Result<Headers, JsValue> {
+    let headers = Headers::new()?;
+    for (name, value) in &reply.headers {
+        headers.append(name, value)?;
+    }
+    Ok(headers)
+}
+
+pub fn build_response(
+    status: u16,
+    headers: &Headers,
+    body: Option<&str>,
+) -> Result<Response, JsValue> {
+    let init = ResponseInit::new();
+    init.set_status(status);
+    init.set_headers(headers);
+    Response::new_with_opt_str_and_init(body, &init)
+}
+
+/// Reads a request's whole body, refusing one longer than `limit` bytes
+/// before reading it when its length is declared, and as soon as it passes
+/// the limit when it is not.
+pub async fn read_body(request: &Request, limit: usize) -> Result<Vec<u8>, Problem> {
+    if declared_length(&request.headers()).is_some_and(|length| length > limit) {
+        return Err(Problem::payload_too_large(limit));
+    }
+    match request.body() {
+        None => Ok(Vec::new()),
+        Some(stream) => read_stream(stream, limit).await,
+    }
+}
+
+pub fn declared_length(headers: &Headers) -> Option<usize> {
+    header(headers, "Content-Length").and_then(|length| length.trim().parse().ok())
+}
+
+async fn read_stream(stream: ReadableStream, limit: usize) -> Result<Vec<u8>, Problem> {
+    let unreadable = |_| Problem::bad_request("the body could not be read");
+    let reader: ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    let mut bytes = Vec::new();
+    loop {
+        let chunk = JsFuture::from(reader.read()).await.map_err(unreadable)?;
+        if Reflect::get(&chunk, &"done".into())
+            .map_err(unreadable)?
+            .is_truthy()
+        {
+            return Ok(bytes);
+        }
+        let value: Uint8Array = Reflect::get(&chunk, &"value".into())
+            .map_err(unreadable)?
+            .unchecked_into();
+        let start = bytes.len();
+        if start + value.length() as usize > limit {
+            let _ = reader.cancel();
+            return Err(Problem::payload_too_large(limit));
+        }
+        bytes.resize(start + value.length() as usize, 0);
+        value.copy_to(&mut bytes[start..]);
+    }
+}
+
+/// `Some` with the future's output, or `None` when `millis` pass first.
+pub async fn with_timeout<T>(future: impl Future<Output = T>, millis: u64) -> Option<T> {
+    let delay = worker::Delay::from(Duration::from_millis(millis));
+    match select(pin!(future), delay).await {
+        Either::Left((output, _)) => Some(output),
+        Either::Right(_) => None,
+    }
+}
+
+/// Why a call to another worker gave no response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallFailure {
+    TimedOut,
+    Threw(String),
+}
+
+/// Sends `request` over a service binding, giving up after `timeout_millis`.
+pub async fn call_service(
+    binding: &ServiceBinding,
+    request: &Request,
+    timeout_millis: u64,
+) -> Result<Response, CallFailure> {
+    let promise: Promise = binding
+        .fetch(request)
+        .map_err(|e| CallFailure::Threw(describe(&e)))?;
+    match with_timeout(JsFuture::from(promise), timeout_millis).await {
+        None => Err(CallFailure::TimedOut),
+        Some(Err(e)) => Err(CallFailure::Threw(describe(&e))),
+        Some(Ok(response)) => Ok(response.unchecked_into()),
+    }
+}
+
+/// The service binding called `name`.
+pub fn service(env: &worker::Env, name: &str) -> Result<ServiceBinding, Problem> {
+    env.service(name)
+        .map(|fetcher| fetcher.into_rpc())
+        .map_err(|_| Problem::unavailable(format!("the {name} binding is missing")))
+}
+
+/// Reads a response body as text, within the time left.
+pub async fn response_text(response: &Response, timeout_millis: u64) -> Option<String> {
+    let promise = response.text().ok()?;
+    with_timeout(JsFuture::from(promise), timeout_millis)
+        .await?
+        .ok()?
+        .as_string()
+}
+
+pub fn describe(error: &JsValue) -> String {
+    error
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| error.as_string())
+        .unwrap_or_else(|| "unknown error".to_string())
+}
+
+/// A storage failure: the client learns the operation did not happen.
+pub fn storage_failure(error: impl std::fmt::Display) -> Problem {
+    worker::console_error!("storage failure: {error}");
+    Problem::unavailable("storage is unavailable; nothing was changed")
+}

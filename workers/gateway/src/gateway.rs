@@ -1,0 +1,335 @@
+//! The worker glue: each concern in the order a request meets it.
+
+use crate::access_log::AccessLog;
+use crate::auth::{needs_key, unauthorized, ApiKeys};
+use crate::breaker::Breaker;
+use crate::health::{Health, ServiceHealth};
+use crate::policy::{self, caller_id, CallOutcome, Settings, NOT_FORWARDED, SECURITY_HEADERS};
+use crate::routes::{resolve, Destination, Upstream};
+use crate::OPENAPI_JSON;
+use common::body::MAX_BODY_BYTES;
+use common::glue::worker::{self, event, js_sys, wasm_bindgen::JsValue, web_sys, Context, Env};
+use common::glue::{
+    build_response, call_service, chain_panic_hook, declared_length, describe, now_millis,
+    random_bytes, read_body, reply_headers, service, CallFailure, Inbound,
+};
+use common::time::rfc3339_utc;
+use common::trace::next_hop;
+use common::{Problem, Reply, REQUEST_ID};
+use std::cell::{OnceCell, RefCell};
+use web_sys::{Headers, Request, RequestInit, Response, ResponseInit};
+
+thread_local! {
+    static SETTINGS: OnceCell<Settings> = const { OnceCell::new() };
+    static API_KEYS: OnceCell<ApiKeys> = const { OnceCell::new() };
+    /// Per isolate: each isolate learns about a failing service on its own.
+    static BREAKERS: RefCell<[Breaker; 2]> = RefCell::new([Breaker::default(); 2]);
+}
+
+#[event(start)]
+fn start() {
+    chain_panic_hook();
+}
+
+#[event(fetch)]
+async fn fetch(
+    request: web_sys::Request,
+    env: Env,
+    _ctx: Context,
+) -> worker::Result<web_sys::Response> {
+    let started = now_millis();
+    let mut exchange = Exchange::new(Inbound::new(request), &env);
+    let outcome = exchange.handle().await;
+    let response = exchange.finish(outcome)?;
+    exchange.log(response.status(), started);
+    Ok(response)
+}
+
+struct Exchange<'a> {
+    inbound: Inbound,
+    env: &'a Env,
+    settings: Settings,
+    key_label: Option<String>,
+    service: Option<Upstream>,
+    service_status: Option<u16>,
+}
+
+impl<'a> Exchange<'a> {
+    fn new(inbound: Inbound, env: &'a Env) -> Self {
+        let settings = SETTINGS.with(|cell| {
+            cell.get_or_init(|| Settings::from_vars(|name| var(env, name)))
+                .clone()
+        });
+        Self {
+            inbound,
+            env,
+            settings,
+            key_label: None,
+            service: None,
+            service_status: None,
+        }
+    }
+
+    async fn handle(&mut self) -> Result<Response, Problem> {
+        let method = self.inbound.method.clone();
+        if policy::is_preflight(
+            &method,
+            self.inbound
+                .header("Access-Control-Request-Method")
+                .as_deref(),
+        ) {
+            return self.reply(Reply::no_content());
+        }
+        let destination = resolve(&method, &self.inbound.path)?;
+        if needs_key(&method) {
+            self.authenticate()?;
+        }
+        self.rate_limit().await?;
+        match destination {
+            Destination::Forward(upstream) => self.forward(upstream).await,
+            Destination::Health => self.health().await,
+            Destination::OpenApi => self.reply(Reply::raw_json(200, OPENAPI_JSON.to_string())),
+        }
+    }
+
+    fn authenticate(&mut self) -> Result<(), Problem> {
+        let authorization = self.inbound.header("Authorization");
+        let label = API_KEYS.with(|cell| {
+            let keys = cell.get_or_init(|| ApiKeys::parse(&api_keys_secret(self.env)));
+            keys.caller(authorization.as_deref()).map(str::to_string)
+        });
+        self.key_label = Some(label.ok_or_else(|| unauthorized(authorization.is_some()))?);
+        Ok(())
+    }
+
+    fn caller(&self) -> String {
+        caller_id(
+            self.key_label.as_deref(),
+            self.inbound.header("CF-Connecting-IP").as_deref(),
+        )
+    }
+
+    /// A limiter that is missing or fails lets the request through: rate
+    /// limiting protects the services, it must not take them down.
+    async fn rate_limit(&self) -> Result<(), Problem> {
+        let Ok(limiter) = self.env.rate_limiter("RATE_LIMITER") else {
+            return Ok(());
+        };
+        match limiter.limit(self.caller()).await {
+            Ok(outcome) if !outcome.success => {
+                Err(policy::rate_limited(self.settings.rate_limit_period_secs))
+            }
+            Ok(_) => Ok(()),
+            Err(error) => {
+                worker::console_error!("rate limiter failed, request let through: {error}");
+                Ok(())
+            }
+        }
+    }
+
+    async fn forward(&mut self, upstream: Upstream) -> Result<Response, Problem> {
+        self.service = Some(upstream);
+        let request = self.outbound_request().await?;
+        let binding = service(self.env, upstream.binding())?;
+        let policy = self.settings.breaker;
+        with_breaker(upstream, |breaker| breaker.admit(policy, now_millis()))
+            .map_err(|refused| policy::circuit_open(upstream, refused.retry_after_secs))?;
+        let timeout = self.settings.upstream_timeout_ms;
+        let result = call_service(&binding, &request, timeout).await;
+        let outcome = match &result {
+            Ok(response) => CallOutcome::Answered {
+                status: response.status(),
+            },
+            Err(CallFailure::TimedOut) => CallOutcome::TimedOut,
+            Err(CallFailure::Threw(_)) => CallOutcome::Threw,
+        };
+        with_breaker(upstream, |breaker| match outcome.is_failure() {
+            true => breaker.record_failure(policy, now_millis()),
+            false => breaker.record_success(),
+        });
+        match result {
+            Ok(response) => {
+                let status = response.status();
+                self.service_status = Some(status);
+                let content_type = common::glue::header(&response.headers(), "Content-Type");
+                if policy::passes_through(status, content_type.as_deref()) {
+                    Ok(response)
+                } else {
+                    Err(policy::bad_gateway(upstream, &format!("answered {status}")))
+                }
+            }
+            Err(CallFailure::TimedOut) => Err(policy::timed_out(upstream, timeout)),
+            Err(CallFailure::Threw(why)) => {
+                worker::console_error!("{} threw: {why}", upstream.name());
+                Err(policy::bad_gateway(upstream, "the call threw"))
+            }
+        }
+    }
+
+    /// The request as the service gets it: same method, URL and body, the
+    /// request id and a new trace span, without credentials or hop-by-hop
+    /// headers. A body of declared length streams through untouched; one
+    /// without a length is read (up to the limit) and sent on as bytes.
+    async fn outbound_request(&self) -> Result<Request, Problem> {
+        let incoming = &self.inbound.request;
+        let method = &self.inbound.method;
+        let init = RequestInit::new();
+        init.set_method(method);
+        init.set_headers(self.outbound_headers().map_err(js_failure)?.as_ref());
+        if method != "GET" && method != "HEAD" {
+            match declared_length(&incoming.headers()) {
+                Some(length) if length > MAX_BODY_BYTES => {
+                    return Err(Problem::payload_too_large(MAX_BODY_BYTES))
+                }
+                Some(_) => init.set_body(&incoming.body().map_or(JsValue::NULL, JsValue::from)),
+                None => {
+                    let bytes = read_body(incoming, MAX_BODY_BYTES).await?;
+                    if !bytes.is_empty() {
+                        init.set_body(&js_sys::Uint8Array::from(bytes.as_slice()));
+                    }
+                }
+            }
+        }
+        Request::new_with_str_and_init(&incoming.url(), &init).map_err(js_failure)
+    }
+
+    fn outbound_headers(&self) -> Result<Headers, JsValue> {
+        let incoming = self.inbound.request.headers();
+        let headers = Headers::new_with_headers(&incoming)?;
+        if let Some(connection) = common::glue::header(&incoming, "Connection") {
+            for name in connection.split(',') {
+                headers.delete(name.trim())?;
+            }
+        }
+        for name in NOT_FORWARDED {
+            headers.delete(name)?;
+        }
+        headers.set(REQUEST_ID, &self.inbound.request_id)?;
+        let trace = next_hop(
+            self.inbound.header("traceparent").as_deref(),
+            random_bytes(),
+            random_bytes(),
+        );
+        headers.set("traceparent", &trace)?;
+        Ok(headers)
+    }
+
+    /// Asks every service's `/health` at once, each within the timeout.
+    async fn health(&self) -> Result<Response, Problem> {
+        let (users, products) =
+            futures_util::join!(self.check(Upstream::Users), self.check(Upstream::Products));
+        let health = Health::new(
+            ServiceHealth::from_check(users),
+            ServiceHealth::from_check(products),
+        );
+        self.reply(Reply::json(health.http_status(), &health))
+    }
+
+    async fn check(&self, upstream: Upstream) -> Result<u16, String> {
+        let binding = service(self.env, upstream.binding()).map_err(|p| p.detail)?;
+        let headers = Headers::new().map_err(|e| describe(&e))?;
+        headers
+            .set(REQUEST_ID, &self.inbound.request_id)
+            .map_err(|e| describe(&e))?;
+        let init = RequestInit::new();
+        init.set_headers(&headers);
+        let request = Request::new_with_str_and_init("https://service/health", &init)
+            .map_err(|e| describe(&e))?;
+        match call_service(&binding, &request, self.settings.upstream_timeout_ms).await {
+            Ok(response) => Ok(response.status()),
+            Err(CallFailure::TimedOut) => Err("timed out".to_string()),
+            Err(CallFailure::Threw(why)) => Err(format!("threw: {why}")),
+        }
+    }
+
+    fn reply(&self, reply: Reply) -> Result<Response, Problem> {
+        let headers = reply_headers(&reply).map_err(js_failure)?;
+        build_response(reply.status, &headers, reply.body.as_deref()).map_err(js_failure)
+    }
+
+    /// Every answer leaves with the request id, the security headers and,
+    /// for an allowed origin, CORS headers.
+    fn finish(&self, outcome: Result<Response, Problem>) -> worker::Result<Response> {
+        let response = match outcome {
+            Ok(response) => response,
+            Err(problem) => {
+                let reply = Reply::problem(&problem, &self.inbound.request_id, &self.inbound.path);
+                build_response(reply.status, &reply_headers(&reply)?, reply.body.as_deref())?
+            }
+        };
+        let headers = Headers::new_with_headers(&response.headers())?;
+        headers.set(REQUEST_ID, &self.inbound.request_id)?;
+        for (name, value) in SECURITY_HEADERS {
+            headers.set(name, value)?;
+        }
+        let origin = self.inbound.header("Origin");
+        if let Some(origin) = self.settings.allowed_origin(origin.as_deref()) {
+            let preflight = policy::is_preflight(
+                &self.inbound.method,
+                self.inbound
+                    .header("Access-Control-Request-Method")
+                    .as_deref(),
+            );
+            let extra = if preflight {
+                policy::preflight_headers()
+            } else {
+                Vec::new()
+            };
+            for (name, value) in policy::cors_headers(origin).into_iter().chain(extra) {
+                headers.set(name, &value)?;
+            }
+        }
+        let init = ResponseInit::new();
+        init.set_status(response.status());
+        init.set_headers(&headers);
+        Ok(Response::new_with_opt_readable_stream_and_init(
+            response.body().as_ref(),
+            &init,
+        )?)
+    }
+
+    fn log(&self, status: u16, started: u64) {
+        let entry = AccessLog {
+            time: rfc3339_utc(started),
+            request_id: &self.inbound.request_id,
+            method: &self.inbound.method,
+            path: &self.inbound.path,
+            status,
+            duration_ms: now_millis().saturating_sub(started),
+            service: self.service.map(Upstream::name),
+            service_status: self.service_status,
+            caller: self.caller(),
+        };
+        worker::console_log!("{}", entry.to_line());
+    }
+}
+
+fn with_breaker<T>(upstream: Upstream, f: impl FnOnce(&mut Breaker) -> T) -> T {
+    let index = Upstream::ALL
+        .iter()
+        .position(|u| *u == upstream)
+        .unwrap_or(0);
+    BREAKERS.with(|breakers| f(&mut breakers.borrow_mut()[index]))
+}
+
+fn var(env: &Env, name: &str) -> Option<String> {
+    env.var(name).ok().map(|value| value.to_string())
+}
+
+fn api_keys_secret(env: &Env) -> String {
+    env.secret("API_KEYS")
+        .map(|secret| secret.to_string())
+        .ok()
+        .or_else(|| var(env, "API_KEYS"))
+        .unwrap_or_default()
+}
+
+fn js_failure(error: JsValue) -> Problem {
+    worker::console_error!("runtime call failed: {}", describe(&error));
+    Problem::new(
+        500,
+        "internal",
+        "Internal error",
+        "the gateway could not build the request",
+    )
+}

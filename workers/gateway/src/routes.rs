@@ -1,0 +1,94 @@
+//! Where a request goes: to a service, or to one of the gateway's own routes.
+
+use common::url::segments;
+use common::Problem;
+
+/// A service behind the gateway, reached over its service binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Upstream {
+    Users,
+    Products,
+}
+
+impl Upstream {
+    pub const ALL: [Upstream; 2] = [Upstream::Users, Upstream::Products];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Upstream::Users => "users",
+            Upstream::Products => "products",
+        }
+    }
+
+    pub fn binding(self) -> &'static str {
+        match self {
+            Upstream::Users => "USERS",
+            Upstream::Products => "PRODUCTS",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    Forward(Upstream),
+    Health,
+    OpenApi,
+}
+
+/// `/users…` to users, `/products…` to products, the gateway's own two
+/// routes, and a 404 for anything else.
+pub fn resolve(method: &str, path: &str) -> Result<Destination, Problem> {
+    let own = |destination| match method {
+        "GET" => Ok(destination),
+        _ => Err(Problem::method_not_allowed(method, "GET")),
+    };
+    match segments(path).first().copied() {
+        Some("users") => Ok(Destination::Forward(Upstream::Users)),
+        Some("products") => Ok(Destination::Forward(Upstream::Products)),
+        Some("health") if path == "/health" => own(Destination::Health),
+        Some("openapi.json") if path == "/openapi.json" => own(Destination::OpenApi),
+        _ => Err(Problem::no_route(path)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_prefixes_are_forwarded_whole() {
+        for path in ["/users", "/users/1", "/users/1/favorites/101"] {
+            assert_eq!(
+                resolve("DELETE", path),
+                Ok(Destination::Forward(Upstream::Users))
+            );
+        }
+        for path in ["/products", "/products/101"] {
+            assert_eq!(
+                resolve("GET", path),
+                Ok(Destination::Forward(Upstream::Products))
+            );
+        }
+    }
+
+    #[test]
+    fn own_routes_are_get_only() {
+        assert_eq!(resolve("GET", "/health"), Ok(Destination::Health));
+        assert_eq!(resolve("GET", "/openapi.json"), Ok(Destination::OpenApi));
+        assert_eq!(resolve("POST", "/health").unwrap_err().status, 405);
+    }
+
+    #[test]
+    fn everything_else_is_404() {
+        for path in [
+            "/",
+            "/nowhere",
+            "/usersx",
+            "/health/x",
+            "/openapi.json/x",
+            "/Users",
+        ] {
+            assert_eq!(resolve("GET", path).unwrap_err().status, 404, "{path}");
+        }
+    }
+}

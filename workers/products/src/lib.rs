@@ -1,0 +1,27 @@
+//! The products service: the catalogue, in the `PRODUCTS_KV` namespace
+//! that only this worker binds.
+
+pub mod domain;
+pub mod routes;
+
+#[cfg(target_arch = "wasm32")]
+mod handlers;
+
+/// KV keys, namespaced by record kind.
+pub mod keys {
+    use common::id::ResourceId;
+
+    pub const PRODUCT_PREFIX: &str = "product:";
+
+    pub fn product(id: &ResourceId) -> String {
+        format!("{PRODUCT_PREFIX}{id}")
+    }
+}
+
+/// `GET /products?ids=`: the products found, in the order asked, and the
+/// ids not found.
+#[derive(Debug, serde::Serialize)]
+pub struct Batch<T> {
+    pub items: Vec<T>,
+    pub missing: Vec<common::id::ResourceId>,
+}

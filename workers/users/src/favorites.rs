@@ -1,0 +1,206 @@
+//! A user's favourite products: the list's rules, and how it is expanded
+//! with what the products service answers (or fails to).
+
+use common::id::ResourceId;
+use common::Problem;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+pub const MAX_FAVORITES: usize = 100;
+
+/// Product ids in the order they were added, without repeats.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Favorites(Vec<ResourceId>);
+
+impl Favorites {
+    pub fn contains(&self, product_id: &ResourceId) -> bool {
+        self.0.contains(product_id)
+    }
+
+    /// Adds a product; `false` when it was already there (adding is idempotent).
+    pub fn add(&mut self, product_id: ResourceId) -> Result<bool, Problem> {
+        if self.contains(&product_id) {
+            return Ok(false);
+        }
+        if self.0.len() >= MAX_FAVORITES {
+            return Err(Problem::conflict(format!(
+                "a user has at most {MAX_FAVORITES} favourites"
+            )));
+        }
+        self.0.push(product_id);
+        Ok(true)
+    }
+
+    /// Removes a product; `false` when it was not there.
+    pub fn remove(&mut self, product_id: &ResourceId) -> bool {
+        let before = self.0.len();
+        self.0.retain(|id| id != product_id);
+        self.0.len() != before
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The path and query of the one batch read that expands them all.
+    pub fn batch_path(&self) -> String {
+        let ids: Vec<&str> = self.0.iter().map(ResourceId::as_str).collect();
+        format!("/products?ids={}", ids.join(","))
+    }
+}
+
+/// `GET /users/:id/favorites`.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct FavoritesView {
+    pub user_id: ResourceId,
+    pub items: Vec<Value>,
+    pub missing: Vec<ResourceId>,
+    pub degraded: bool,
+}
+
+impl FavoritesView {
+    /// Expands the favourites with the products service's batch answer, or,
+    /// when there is none usable, lists bare ids and says it is degraded.
+    pub fn new(user_id: ResourceId, favorites: &Favorites, batch_body: Option<&str>) -> Self {
+        match batch_body.and_then(products_by_id) {
+            Some(mut products) => {
+                let (found, missing): (Vec<_>, Vec<_>) = favorites
+                    .0
+                    .iter()
+                    .partition(|id| products.contains_key(id.as_str()));
+                Self {
+                    user_id,
+                    items: found
+                        .iter()
+                        .filter_map(|id| products.remove(id.as_str()))
+                        .collect(),
+                    missing: missing.into_iter().cloned().collect(),
+                    degraded: false,
+                }
+            }
+            None => Self {
+                user_id,
+                items: favorites
+                    .0
+                    .iter()
+                    .map(|id| Value::Object(id_only(id)))
+                    .collect(),
+                missing: Vec::new(),
+                degraded: !favorites.is_empty(),
+            },
+        }
+    }
+}
+
+fn id_only(id: &ResourceId) -> Map<String, Value> {
+    let mut object = Map::new();
+    object.insert("id".into(), Value::String(id.to_string()));
+    object
+}
+
+/// The products of a `{"items": [...], "missing": [...]}` answer by id, or
+/// `None` when the answer is not of that shape.
+fn products_by_id(body: &str) -> Option<HashMap<String, Value>> {
+    #[derive(Deserialize)]
+    struct Batch {
+        items: Vec<Value>,
+        #[allow(dead_code)]
+        missing: Vec<String>,
+    }
+    let batch: Batch = serde_json::from_str(body).ok()?;
+    batch
+        .items
+        .into_iter()
+        .map(|item| Some((item.get("id")?.as_str()?.to_string(), item)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(raw: &str) -> ResourceId {
+        ResourceId::parse(raw).unwrap()
+    }
+
+    fn favorites(ids: &[&str]) -> Favorites {
+        let mut list = Favorites::default();
+        for raw in ids {
+            list.add(id(raw)).unwrap();
+        }
+        list
+    }
+
+    #[test]
+    fn adding_is_idempotent_and_bounded() {
+        let mut list = favorites(&["101"]);
+        assert_eq!(list.add(id("101")), Ok(false));
+        assert_eq!(list.0.len(), 1);
+        for n in 1..MAX_FAVORITES {
+            list.add(id(&n.to_string())).unwrap();
+        }
+        assert_eq!(list.add(id("one-too-many")).unwrap_err().status, 409);
+        assert_eq!(list.add(id("101")), Ok(false));
+    }
+
+    #[test]
+    fn removing_is_idempotent() {
+        let mut list = favorites(&["101", "102"]);
+        assert!(list.remove(&id("101")));
+        assert!(!list.remove(&id("101")));
+        assert_eq!(list, favorites(&["102"]));
+    }
+
+    #[test]
+    fn one_batch_path_for_all() {
+        assert_eq!(
+            favorites(&["102", "101"]).batch_path(),
+            "/products?ids=102,101"
+        );
+    }
+
+    #[test]
+    fn expansion_keeps_the_order_added_and_lists_the_missing() {
+        let list = favorites(&["102", "gone", "101"]);
+        let body = r#"{"items":[{"id":"101","name":"Laptop"},{"id":"102","name":"Mouse"}],"missing":["gone"]}"#;
+        let view = FavoritesView::new(id("1"), &list, Some(body));
+        let names: Vec<&str> = view
+            .items
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["Mouse", "Laptop"]);
+        assert_eq!(view.missing, vec![id("gone")]);
+        assert!(!view.degraded);
+    }
+
+    #[test]
+    fn garbage_or_no_answer_degrades_to_bare_ids() {
+        let list = favorites(&["101", "102"]);
+        for body in [
+            None,
+            Some("not json"),
+            Some("{\"items\":3}"),
+            Some("{\"items\":[{\"no\":1}],\"missing\":[]}"),
+        ] {
+            let view = FavoritesView::new(id("1"), &list, body);
+            assert!(view.degraded, "{body:?}");
+            assert_eq!(
+                view.items,
+                vec![
+                    serde_json::json!({"id":"101"}),
+                    serde_json::json!({"id":"102"})
+                ]
+            );
+            assert!(view.missing.is_empty());
+        }
+    }
+
+    #[test]
+    fn no_favourites_is_never_degraded() {
+        let view = FavoritesView::new(id("1"), &Favorites::default(), None);
+        assert!(!view.degraded && view.items.is_empty());
+    }
+}
