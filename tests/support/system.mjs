@@ -36,7 +36,7 @@ export function devApiKey() {
 }
 
 /** Miniflare options for one worker, derived from its wrangler config. */
-export function workerOptions(name, { vars = {} } = {}) {
+export function workerOptions(name, { vars = {}, ratelimits = {} } = {}) {
   const config = readConfig(name);
   const main = join(ROOT, config.main);
   const options = {
@@ -51,7 +51,10 @@ export function workerOptions(name, { vars = {} } = {}) {
     kvNamespaces: Object.fromEntries((config.kv_namespaces ?? []).map((kv) => [kv.binding, kv.id])),
     serviceBindings: Object.fromEntries((config.services ?? []).map((s) => [s.binding, s.service])),
     ratelimits: Object.fromEntries(
-      (config.ratelimits ?? []).map((r) => [r.name, { namespace_id: String(r.namespace_id), simple: r.simple }]),
+      (config.ratelimits ?? []).map((r) => [
+        r.name,
+        { namespace_id: String(r.namespace_id), simple: { ...r.simple, ...ratelimits[r.name] } },
+      ]),
     ),
   };
   return options;
@@ -71,13 +74,16 @@ export function seedEntries(name) {
 /**
  * Starts the system. `standIns` maps a worker name to a JavaScript module
  * that replaces it; `vars` maps a worker name to variables that override
- * its config's (for example a shorter breaker cooldown).
+ * its config's (for example a shorter breaker cooldown); `ratelimits` maps
+ * a worker name to `{ BINDING: { limit } }` overrides of its rate limits.
  */
-export async function startSystem({ standIns = {}, vars = {}, seed = true } = {}) {
+export async function startSystem({ standIns = {}, vars = {}, ratelimits = {}, seed = true } = {}) {
   const output = [];
   const collect = (stream) => stream.on("data", (chunk) => output.push(chunk.toString()));
   const workers = WORKERS.map((name) =>
-    standIns[name] ? standIn(name, standIns[name]) : workerOptions(name, { vars: vars[name] }),
+    standIns[name]
+      ? standIn(name, standIns[name])
+      : workerOptions(name, { vars: vars[name], ratelimits: ratelimits[name] }),
   );
   const mf = new Miniflare({
     host: "127.0.0.1",
