@@ -26,12 +26,7 @@ pub fn require_match(if_match_header: Option<&str>, current_json: &str) -> Resul
 
 /// A strong ETag: the quoted 64-bit FNV-1a hash of the representation.
 pub fn etag_of(representation: &[u8]) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in representation {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("\"{hash:016x}\"")
+    format!("\"{:016x}\"", crate::fnv1a64(representation))
 }
 
 /// `If-None-Match`: weak comparison, `*` matches any current representation.

@@ -22,6 +22,13 @@ pub use reply::Reply;
 /// The header that carries a request's id across every hop.
 pub const REQUEST_ID: &str = "X-Request-Id";
 
+/// The 64-bit FNV-1a hash: fast, stable, not cryptographic.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// Lower-case hexadecimal of some bytes.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

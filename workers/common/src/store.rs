@@ -2,7 +2,7 @@
 //! serde-wasm-bindgen, which mangles maps and large integers).
 
 use crate::glue::storage_failure;
-use crate::url::PageRequest;
+use crate::url::{seal_cursor, PageRequest};
 use crate::Problem;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -97,17 +97,14 @@ impl JsonStore {
         if let Some(cursor) = &page.cursor {
             list = list.cursor(cursor.clone());
         }
-        let listed = list.execute().await.map_err(|error| match page.cursor {
-            Some(_) => Problem::bad_request("cursor is not one this service handed out"),
-            None => storage_failure(error),
-        })?;
+        let listed = list.execute().await.map_err(storage_failure)?;
+        let next_cursor = match listed.list_complete {
+            true => None,
+            false => listed.cursor.map(|cursor| seal_cursor(prefix, &cursor)),
+        };
         Ok(KeyPage {
             keys: listed.keys.into_iter().map(|key| key.name).collect(),
-            next_cursor: if listed.list_complete {
-                None
-            } else {
-                listed.cursor
-            },
+            next_cursor,
         })
     }
 

@@ -68,7 +68,7 @@ impl Products<'_> {
     }
 
     async fn list(&self) -> Result<Reply, Problem> {
-        let page = PageRequest::from_query(&self.inbound.query)?;
+        let page = PageRequest::from_query(&self.inbound.query, keys::PRODUCT_PREFIX)?;
         let (items, next_cursor) = self
             .store
             .list::<Product>(keys::PRODUCT_PREFIX, &page)

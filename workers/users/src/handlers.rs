@@ -81,7 +81,7 @@ impl Users<'_> {
     }
 
     async fn list(&self) -> Result<Reply, Problem> {
-        let page = common::url::PageRequest::from_query(&self.inbound.query)?;
+        let page = common::url::PageRequest::from_query(&self.inbound.query, keys::USER_PREFIX)?;
         let (items, next_cursor) = self.store.list::<User>(keys::USER_PREFIX, &page).await?;
         Ok(Reply::json(
             200,
