@@ -1,0 +1,381 @@
+// Favourites, end to end through the gateway: users keeps the list and asks
+// products (over its PRODUCTS binding) whether a product exists and, in one
+// batch read, what the favourites are.
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startSystem, client, assertNoPanic } from "./support/system.mjs";
+
+const GATEWAY_TIMEOUT_MS = 3000;
+const MAX_FAVORITES = 100;
+const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
+const SENT_PARENT_ID = "00f067aa0ba902b7";
+const TRACE_HEADERS = {
+  "X-Request-Id": "fav-trace-1",
+  traceparent: `00-${TRACE_ID}-${SENT_PARENT_ID}-01`,
+};
+
+/**
+ * A products worker that says every product exists, serves the real shapes
+ * (`/products/:id`, `/products?ids=`), counts calls per route, records the
+ * headers each call carried, and fails on demand. Control routes, reached
+ * through the gateway: GET|DELETE /products/__calls, PUT /products/__mode/:mode.
+ */
+const STAND_IN_PRODUCTS = `
+let mode = "ok";
+let calls = {};
+let seen = [];
+const json = (status, body) =>
+  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+const product = (id) => ({ id, name: "Product " + id, price: { amount: 100, currency: "EUR" }, stock: 1 });
+
+export default {
+  async fetch(request) {
+    const url = new URL(request.url);
+    if (url.pathname === "/products/__calls") {
+      if (request.method === "DELETE") {
+        calls = {};
+        seen = [];
+      }
+      return json(200, { calls, seen });
+    }
+    const switched = url.pathname.match(/^\\/products\\/__mode\\/(\\w+)$/);
+    if (switched) {
+      mode = switched[1];
+      return json(200, { mode });
+    }
+    const ids = url.searchParams.get("ids");
+    const call = request.method + " " + url.pathname + (ids === null ? "" : "?ids=");
+    calls[call] = (calls[call] ?? 0) + 1;
+    seen.push({
+      call,
+      ids,
+      request_id: request.headers.get("x-request-id"),
+      traceparent: request.headers.get("traceparent"),
+    });
+    if (mode === "throw") throw new Error("stand-in products throws");
+    if (mode === "hang") await new Promise((resolve) => setTimeout(resolve, 10000));
+    if (mode === "error") return new Response("stand-in products fails", { status: 500 });
+    if (mode === "garbage") return new Response("{not json", { status: 200, headers: { "content-type": "application/json" } });
+    if (ids !== null) return json(200, { items: ids.split(",").map(product), missing: [] });
+    const one = url.pathname.match(/^\\/products\\/([^/]+)$/);
+    if (one && request.method === "GET") return json(200, product(one[1]));
+    return json(404, { error: "no such route in the stand-in" });
+  },
+};
+`;
+
+/** How the stand-in fails, by mode, as test names say it. */
+const FAILURES = {
+  throw: "throws",
+  hang: "hangs",
+  error: "answers 500",
+  garbage: "answers invalid JSON",
+};
+
+/** Starts a system for the enclosing `describe`, checks it for panics and stops it. */
+function useSystem(options) {
+  const context = {};
+  before(async () => {
+    context.system = await startSystem(options);
+    context.request = client(context.system);
+  });
+  after(async () => {
+    if (!context.system) return;
+    try {
+      assertNoPanic(context.system, assert);
+    } finally {
+      await context.system.stop();
+    }
+  });
+  return context;
+}
+
+function assertProblem(response, status) {
+  assert.equal(response.status, status, response.text);
+  assert.ok(
+    response.headers.get("content-type")?.startsWith("application/problem+json"),
+    `Content-Type was ${response.headers.get("content-type")}`,
+  );
+  for (const member of ["type", "title", "status", "detail", "instance", "request_id"]) {
+    assert.ok(response.json && member in response.json, `problem lacks "${member}": ${response.text}`);
+  }
+  assert.equal(response.json.status, status);
+  assert.equal(response.headers.get("x-request-id"), response.json.request_id);
+}
+
+function assertNoContent(response) {
+  assert.equal(response.status, 204, response.text);
+}
+
+let users = 0;
+async function createUser(request) {
+  users += 1;
+  const response = await request("POST", "/users", {
+    body: { name: `Fan ${users}`, email: `fan-${users}-${Date.now()}@example.com` },
+  });
+  assert.equal(response.status, 201, response.text);
+  return response.json.id;
+}
+
+const favorite = (request, userId, productId, headers) =>
+  request("PUT", `/users/${userId}/favorites/${productId}`, { headers });
+const unfavorite = (request, userId, productId) =>
+  request("DELETE", `/users/${userId}/favorites/${productId}`);
+const favorites = (request, userId, headers) => request("GET", `/users/${userId}/favorites`, { headers });
+
+async function favoriteAll(request, userId, productIds) {
+  for (const productId of productIds) assertNoContent(await favorite(request, userId, productId));
+}
+
+/** The favourites as users stored them, or null. */
+async function storedFavorites(system, userId) {
+  const stored = await (await system.kv("users", "USERS_KV")).get(`favorites:${userId}`);
+  return stored === null ? null : JSON.parse(stored);
+}
+
+async function product(request, id) {
+  const response = await request("GET", `/products/${id}`);
+  assert.equal(response.status, 200, response.text);
+  return response.json;
+}
+
+async function timed(action) {
+  const started = Date.now();
+  const response = await action();
+  return { response, elapsed: Date.now() - started };
+}
+
+describe("favourites with the real products", () => {
+  const context = useSystem();
+
+  it("a user without favourites has an empty, undegraded list", async () => {
+    const userId = await createUser(context.request);
+    const response = await favorites(context.request, userId);
+    assert.equal(response.status, 200, response.text);
+    assert.deepEqual(response.json, { user_id: userId, items: [], missing: [], degraded: false });
+  });
+
+  it("PUT stores a favourite with 204, and a second PUT neither fails nor duplicates it", async () => {
+    const { request, system } = context;
+    const userId = await createUser(request);
+    assertNoContent(await favorite(request, userId, "101"));
+    assertNoContent(await favorite(request, userId, "101"));
+    assert.deepEqual(await storedFavorites(system, userId), ["101"]);
+    const response = await favorites(request, userId);
+    assert.equal(response.status, 200, response.text);
+    assert.deepEqual(response.json, {
+      user_id: userId,
+      items: [await product(request, "101")],
+      missing: [],
+      degraded: false,
+    });
+  });
+
+  it("GET lists full products in the order they were added", async () => {
+    const { request } = context;
+    const userId = await createUser(request);
+    await favoriteAll(request, userId, ["102", "101"]);
+    const response = await favorites(request, userId);
+    assert.equal(response.status, 200, response.text);
+    assert.deepEqual(response.json.items, [await product(request, "102"), await product(request, "101")]);
+    assert.deepEqual(response.json.missing, []);
+    assert.equal(response.json.degraded, false);
+  });
+
+  it("PUT for a user that does not exist is a 404 problem", async () => {
+    assertProblem(await favorite(context.request, "no-such-user", "101"), 404);
+    assert.equal(await storedFavorites(context.system, "no-such-user"), null);
+  });
+
+  it("PUT of a product that does not exist is a 404 problem and stores nothing", async () => {
+    const { request, system } = context;
+    const userId = await createUser(request);
+    await favoriteAll(request, userId, ["101"]);
+    assertProblem(await favorite(request, userId, "no-such-product"), 404);
+    assert.deepEqual(await storedFavorites(system, userId), ["101"]);
+    const response = await favorites(request, userId);
+    assert.deepEqual(response.json.items.map((item) => item.id), ["101"]);
+  });
+
+  it("DELETE removes a favourite with 204, and deleting one not there is 204 too", async () => {
+    const { request } = context;
+    const userId = await createUser(request);
+    await favoriteAll(request, userId, ["101", "102"]);
+    assertNoContent(await unfavorite(request, userId, "101"));
+    assertNoContent(await unfavorite(request, userId, "101"));
+    assertNoContent(await unfavorite(request, userId, "never-favourited"));
+    const response = await favorites(request, userId);
+    assert.equal(response.status, 200, response.text);
+    assert.deepEqual(response.json.items, [await product(request, "102")]);
+  });
+
+  it("DELETE for a user that does not exist is a 404 problem", async () => {
+    assertProblem(await unfavorite(context.request, "no-such-user", "101"), 404);
+  });
+
+  it("GET for a user that does not exist is a 404 problem", async () => {
+    assertProblem(await favorites(context.request, "no-such-user"), 404);
+  });
+
+  it("a favourite whose product is deleted moves to missing", async () => {
+    const { request } = context;
+    const created = await request("POST", "/products", {
+      body: { name: "Desk lamp", price: { amount: 1999, currency: "EUR" }, stock: 3 },
+    });
+    assert.equal(created.status, 201, created.text);
+    const lampId = created.json.id;
+    const userId = await createUser(request);
+    await favoriteAll(request, userId, ["101", lampId, "102"]);
+
+    const before = await favorites(request, userId);
+    assert.deepEqual(before.json.items.map((item) => item.id), ["101", lampId, "102"]);
+    assert.deepEqual(before.json.missing, []);
+
+    assertNoContent(await request("DELETE", `/products/${lampId}`));
+    const after = await favorites(request, userId);
+    assert.equal(after.status, 200, after.text);
+    assert.deepEqual(after.json, {
+      user_id: userId,
+      items: [await product(request, "101"), await product(request, "102")],
+      missing: [lampId],
+      degraded: false,
+    });
+  });
+
+  it("deleting a user deletes their favourites", async () => {
+    const { request, system } = context;
+    const userId = await createUser(request);
+    await favoriteAll(request, userId, ["101"]);
+    assert.deepEqual(await storedFavorites(system, userId), ["101"]);
+    assertNoContent(await request("DELETE", `/users/${userId}`));
+    assert.equal(await storedFavorites(system, userId), null);
+    assertProblem(await favorites(request, userId), 404);
+  });
+});
+
+describe("favourites with a stand-in products", () => {
+  const context = useSystem({
+    standIns: { products: STAND_IN_PRODUCTS },
+    vars: {
+      users: { PRODUCTS_TIMEOUT_MS: "300" },
+      // Several 503s in a row must not open the gateway's breaker for users.
+      gateway: { BREAKER_THRESHOLD: "1000" },
+    },
+  });
+
+  async function productsCalls() {
+    const response = await context.request("GET", "/products/__calls");
+    assert.equal(response.status, 200, response.text);
+    return response.json;
+  }
+
+  async function resetProductsCalls() {
+    assert.equal((await context.request("DELETE", "/products/__calls")).status, 200);
+  }
+
+  async function setProductsMode(mode) {
+    const response = await context.request("PUT", `/products/__mode/${mode}`);
+    assert.equal(response.status, 200, response.text);
+  }
+
+  /** Runs `action` while the stand-in fails in `mode`, then heals it. */
+  async function whileProducts(mode, action) {
+    await setProductsMode(mode);
+    try {
+      return await action();
+    } finally {
+      await setProductsMode("ok");
+    }
+  }
+
+  it("expanding 10 favourites costs exactly one GET /products?ids= call", async () => {
+    const { request } = context;
+    const userId = await createUser(request);
+    const ids = Array.from({ length: 10 }, (_, n) => `batch-${n + 1}`);
+    await favoriteAll(request, userId, ids);
+
+    await resetProductsCalls();
+    const response = await favorites(request, userId);
+    assert.equal(response.status, 200, response.text);
+    assert.deepEqual(response.json.items.map((item) => item.id), ids);
+    assert.equal(response.json.items[0].name, "Product batch-1");
+    assert.equal(response.json.degraded, false);
+
+    const { calls, seen } = await productsCalls();
+    assert.deepEqual(calls, { "GET /products?ids=": 1 });
+    assert.deepEqual(seen[0].ids.split(",").sort(), [...ids].sort());
+  });
+
+  it("the request id and the trace travel from users to products", async () => {
+    const { request } = context;
+    const userId = await createUser(request);
+    await resetProductsCalls();
+    assertNoContent(await favorite(request, userId, "traced", TRACE_HEADERS));
+    const response = await favorites(request, userId, TRACE_HEADERS);
+    assert.equal(response.status, 200, response.text);
+    assert.equal(response.headers.get("x-request-id"), "fav-trace-1");
+
+    const { seen } = await productsCalls();
+    assert.deepEqual(
+      seen.map((call) => call.call),
+      ["GET /products/traced", "GET /products?ids="],
+    );
+    for (const { call, request_id, traceparent } of seen) {
+      assert.equal(request_id, "fav-trace-1", call);
+      assert.match(traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/, call);
+      assert.equal(traceparent.slice(3, 35), TRACE_ID, call);
+      assert.notEqual(traceparent.slice(36, 52), SENT_PARENT_ID, call);
+    }
+  });
+
+  it(`at most ${MAX_FAVORITES} favourites: the next distinct PUT is a 409 problem, a re-PUT stays 204`, async () => {
+    const { request, system } = context;
+    const userId = await createUser(request);
+    const ids = Array.from({ length: MAX_FAVORITES }, (_, n) => `limit-${n + 1}`);
+    await favoriteAll(request, userId, ids);
+    assertProblem(await favorite(request, userId, "one-too-many"), 409);
+    assertNoContent(await favorite(request, userId, "limit-50"));
+    assert.deepEqual(await storedFavorites(system, userId), ids);
+  });
+
+  for (const mode of ["throw", "hang", "error"]) {
+    it(`PUT is a 503 problem and writes nothing when products ${FAILURES[mode]}`, async () => {
+      const { request, system } = context;
+      const userId = await createUser(request);
+      await favoriteAll(request, userId, ["kept"]);
+
+      const { response, elapsed } = await whileProducts(mode, () =>
+        timed(() => favorite(request, userId, "unconfirmed")),
+      );
+      assertProblem(response, 503);
+      assert.ok(elapsed < GATEWAY_TIMEOUT_MS, `took ${elapsed} ms`);
+
+      assert.deepEqual(await storedFavorites(system, userId), ["kept"]);
+      const after = await favorites(request, userId);
+      assert.equal(after.status, 200, after.text);
+      assert.deepEqual(after.json.items.map((item) => item.id), ["kept"]);
+      assert.equal(after.json.degraded, false);
+    });
+  }
+
+  for (const mode of ["throw", "hang", "garbage", "error"]) {
+    it(`GET degrades to bare ids, in order, when products ${FAILURES[mode]}`, async () => {
+      const { request } = context;
+      const userId = await createUser(request);
+      const ids = ["second-hand", "first-hand", "third-hand"];
+      await favoriteAll(request, userId, ids);
+
+      const { response, elapsed } = await whileProducts(mode, () =>
+        timed(() => favorites(request, userId)),
+      );
+      assert.equal(response.status, 200, response.text);
+      assert.deepEqual(response.json, {
+        user_id: userId,
+        items: ids.map((id) => ({ id })),
+        missing: [],
+        degraded: true,
+      });
+      assert.ok(elapsed < GATEWAY_TIMEOUT_MS, `took ${elapsed} ms`);
+    });
+  }
+});
