@@ -14,9 +14,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use worker::js_sys::{self, Promise, Reflect, Uint8Array};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::web_sys::{
-    Headers, ReadableStream, ReadableStreamDefaultReader, Request, Response, ResponseInit,
-};
+use worker::web_sys::{Headers, ReadableStreamDefaultReader, Request, Response, ResponseInit};
 
 pub use worker;
 pub use worker::worker_sys::Fetcher as ServiceBinding;
@@ -125,46 +123,62 @@ pub fn build_response(
     Response::new_with_opt_str_and_init(body, &init)
 }
 
-/// Reads a request's whole body, refusing one longer than `limit` bytes
-/// before reading it when its length is declared, and as soon as it passes
-/// the limit when it is not.
+/// Reads a request's whole body, refusing one longer than `limit` bytes:
+/// at once when its declared length says so, else as soon as it passes the
+/// limit.
 pub async fn read_body(request: &Request, limit: usize) -> Result<Vec<u8>, Problem> {
-    if declared_length(&request.headers()).is_some_and(|length| length > limit) {
+    let too_long = declared_length(&request.headers()).is_some_and(|length| length > limit);
+    let Some(stream) = request.body() else {
+        return Ok(Vec::new());
+    };
+    let reader: ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    if too_long {
+        drain(&reader, 0).await;
         return Err(Problem::payload_too_large(limit));
     }
-    match request.body() {
-        None => Ok(Vec::new()),
-        Some(stream) => read_stream(stream, limit).await,
+    let mut bytes = Vec::new();
+    while let Some(chunk) = next_chunk(&reader).await? {
+        let start = bytes.len();
+        let length = chunk.length() as usize;
+        if start + length > limit {
+            drain(&reader, start + length).await;
+            return Err(Problem::payload_too_large(limit));
+        }
+        bytes.resize(start + length, 0);
+        chunk.copy_to(&mut bytes[start..]);
     }
+    Ok(bytes)
+}
+
+/// How much of a refused body is still read and dropped, so that a client
+/// that is still sending gets the 413 instead of a reset connection.
+const DRAIN_MAX_BYTES: usize = 8 * 1024 * 1024;
+
+async fn drain(reader: &ReadableStreamDefaultReader, mut seen: usize) {
+    while seen < DRAIN_MAX_BYTES {
+        match next_chunk(reader).await {
+            Ok(Some(chunk)) => seen += chunk.length() as usize,
+            _ => return,
+        }
+    }
+    let _ = reader.cancel();
+}
+
+async fn next_chunk(reader: &ReadableStreamDefaultReader) -> Result<Option<Uint8Array>, Problem> {
+    let unreadable = |_| Problem::bad_request("the body could not be read");
+    let chunk = JsFuture::from(reader.read()).await.map_err(unreadable)?;
+    if Reflect::get(&chunk, &"done".into())
+        .map_err(unreadable)?
+        .is_truthy()
+    {
+        return Ok(None);
+    }
+    let value = Reflect::get(&chunk, &"value".into()).map_err(unreadable)?;
+    Ok(Some(value.unchecked_into()))
 }
 
 pub fn declared_length(headers: &Headers) -> Option<usize> {
     header(headers, "Content-Length").and_then(|length| length.trim().parse().ok())
-}
-
-async fn read_stream(stream: ReadableStream, limit: usize) -> Result<Vec<u8>, Problem> {
-    let unreadable = |_| Problem::bad_request("the body could not be read");
-    let reader: ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
-    let mut bytes = Vec::new();
-    loop {
-        let chunk = JsFuture::from(reader.read()).await.map_err(unreadable)?;
-        if Reflect::get(&chunk, &"done".into())
-            .map_err(unreadable)?
-            .is_truthy()
-        {
-            return Ok(bytes);
-        }
-        let value: Uint8Array = Reflect::get(&chunk, &"value".into())
-            .map_err(unreadable)?
-            .unchecked_into();
-        let start = bytes.len();
-        if start + value.length() as usize > limit {
-            let _ = reader.cancel();
-            return Err(Problem::payload_too_large(limit));
-        }
-        bytes.resize(start + value.length() as usize, 0);
-        value.copy_to(&mut bytes[start..]);
-    }
 }
 
 /// `Some` with the future's output, or `None` when `millis` pass first.

@@ -81,8 +81,9 @@ impl<'a> Exchange<'a> {
             return self.reply(Reply::no_content());
         }
         let destination = resolve(&method, &self.inbound.path)?;
-        if needs_key(&method) {
-            self.authenticate()?;
+        self.key_label = self.identify();
+        if needs_key(&method) && self.key_label.is_none() {
+            return Err(unauthorized(self.inbound.header("Authorization").is_some()));
         }
         self.rate_limit().await?;
         match destination {
@@ -92,14 +93,15 @@ impl<'a> Exchange<'a> {
         }
     }
 
-    fn authenticate(&mut self) -> Result<(), Problem> {
-        let authorization = self.inbound.header("Authorization");
-        let label = API_KEYS.with(|cell| {
+    /// The label of the API key the request presents, if it presents a
+    /// valid one. Writes need one; reads may carry one, which then names the
+    /// caller for rate limits and the log.
+    fn identify(&self) -> Option<String> {
+        let authorization = self.inbound.header("Authorization")?;
+        API_KEYS.with(|cell| {
             let keys = cell.get_or_init(|| ApiKeys::parse(&api_keys_secret(self.env)));
-            keys.caller(authorization.as_deref()).map(str::to_string)
-        });
-        self.key_label = Some(label.ok_or_else(|| unauthorized(authorization.is_some()))?);
-        Ok(())
+            keys.caller(Some(&authorization)).map(str::to_string)
+        })
     }
 
     fn caller(&self) -> String {
@@ -178,11 +180,10 @@ impl<'a> Exchange<'a> {
         init.set_headers(self.outbound_headers().map_err(js_failure)?.as_ref());
         if method != "GET" && method != "HEAD" {
             match declared_length(&incoming.headers()) {
-                Some(length) if length > MAX_BODY_BYTES => {
-                    return Err(Problem::payload_too_large(MAX_BODY_BYTES))
+                Some(length) if length <= MAX_BODY_BYTES => {
+                    init.set_body(&incoming.body().map_or(JsValue::NULL, JsValue::from))
                 }
-                Some(_) => init.set_body(&incoming.body().map_or(JsValue::NULL, JsValue::from)),
-                None => {
+                _ => {
                     let bytes = read_body(incoming, MAX_BODY_BYTES).await?;
                     if !bytes.is_empty() {
                         init.set_body(&js_sys::Uint8Array::from(bytes.as_slice()));
