@@ -14,6 +14,8 @@ use common::store::JsonStore;
 use common::time::rfc3339_utc;
 use common::trace::next_hop;
 use common::{Problem, Reply, REQUEST_ID};
+use std::cell::RefCell;
+use std::collections::HashSet;
 
 const DEFAULT_PRODUCTS_TIMEOUT_MS: u64 = 1500;
 
@@ -112,6 +114,7 @@ impl Users<'_> {
         let draft = UserDraft::parse(self.inbound.json_body(FIELDS).await?)?;
         let id = ResourceId::from_random(random_bytes());
         let user = User::create(id, draft, &now());
+        let _claim = EmailClaim::take(&user.email)?;
         self.ensure_email_free(&user.email, &user.id).await?;
         let (email_key, user_key) = (keys::email(&user.email), keys::user(&user.id));
         let (claimed, stored) = futures_util::join!(
@@ -146,7 +149,9 @@ impl Users<'_> {
             return Ok(representation(current_json, None));
         }
         let email_changed = next.email != current.email;
+        let mut claim = None;
         if email_changed {
+            claim = Some(EmailClaim::take(&next.email)?);
             self.ensure_email_free(&next.email, id).await?;
             self.store
                 .put_text(&keys::email(&next.email), id.as_str())
@@ -164,6 +169,7 @@ impl Users<'_> {
         if email_changed {
             self.release_email_logged(&current.email, id).await;
         }
+        drop(claim);
         Ok(representation(json, None))
     }
 
@@ -338,6 +344,34 @@ impl Users<'_> {
             .ok()
             .and_then(|value| value.to_string().parse().ok())
             .unwrap_or(DEFAULT_PRODUCTS_TIMEOUT_MS)
+    }
+}
+
+thread_local! {
+    static EMAILS_IN_FLIGHT: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+}
+
+/// An address this isolate is writing to the index right now. KV has no
+/// compare-and-set, so two requests could both find an address free and
+/// both take it; within one isolate this claim closes that window (the
+/// second gets a 409). Across isolates it stays open: see the README.
+struct EmailClaim(String);
+
+impl EmailClaim {
+    fn take(email: &str) -> Result<Self, Problem> {
+        let fresh = EMAILS_IN_FLIGHT.with(|set| set.borrow_mut().insert(email.to_string()));
+        match fresh {
+            true => Ok(Self(email.to_string())),
+            false => Err(Problem::conflict(format!(
+                "another request is taking the email {email}"
+            ))),
+        }
+    }
+}
+
+impl Drop for EmailClaim {
+    fn drop(&mut self) {
+        EMAILS_IN_FLIGHT.with(|set| set.borrow_mut().remove(&self.0));
     }
 }
 
