@@ -76,10 +76,12 @@ export function seedEntries(name) {
  * that replaces it; `vars` maps a worker name to variables that override
  * its config's (for example a shorter breaker cooldown); `ratelimits` maps
  * a worker name to `{ BINDING: { limit } }` overrides of its rate limits.
+ * `keepLogs: false` drops what the workers print (for benchmarks).
  */
-export async function startSystem({ standIns = {}, vars = {}, ratelimits = {}, seed = true } = {}) {
+export async function startSystem({ standIns = {}, vars = {}, ratelimits = {}, seed = true, keepLogs = true } = {}) {
   const output = [];
-  const collect = (stream) => stream.on("data", (chunk) => output.push(chunk.toString()));
+  const collect = (stream) =>
+    keepLogs ? stream.on("data", (chunk) => output.push(chunk.toString())) : stream.resume();
   const workers = WORKERS.map((name) =>
     standIns[name]
       ? standIn(name, standIns[name])

@@ -1,0 +1,131 @@
+// The benchmark's markdown: the side-by-side table, the table of our own
+// measures, and bench/RESULTS.md (latest run first, earlier ones kept under
+// "## History").
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { GZIP_TARGET_KIB } from "./sizes.mjs";
+
+const RESULTS = fileURLToPath(new URL("./RESULTS.md", import.meta.url));
+const LATEST_HEADING = "## Latest run";
+const HISTORY_HEADING = /^## History[ \t]*$/m;
+
+/** The latest run's section of RESULTS.md, also what is printed. */
+export function renderRun({ date, environment, routes, gateway, favorites, sizes, coldStart, notes }) {
+  return [
+    `${LATEST_HEADING}: ${date}`,
+    "",
+    environment,
+    "",
+    routeTable(routes),
+    "",
+    measureTable({ gateway, favorites, sizes, coldStart }),
+    ...(notes.length ? ["", "Notes:", "", ...notes.map((note) => `- ${note}`)] : []),
+    "",
+  ].join("\n");
+}
+
+/** Writes RESULTS.md; the run it replaced moves to the top of History. */
+export function writeResults(run, path = RESULTS) {
+  const previous = existsSync(path) ? readFileSync(path, "utf8") : "";
+  const start = previous.search(HISTORY_HEADING);
+  const current = start < 0 ? previous : previous.slice(0, start);
+  const history = start < 0 ? "" : previous.slice(start).replace(HISTORY_HEADING, "").trim();
+  const replaced = current.slice(Math.max(current.indexOf(`${LATEST_HEADING}:`), 0));
+  const demoted = current.includes(`${LATEST_HEADING}:`)
+    ? replaced.replace(`${LATEST_HEADING}:`, "### Run:").trim()
+    : "";
+  const older = [demoted, history].filter(Boolean).join("\n\n");
+  const parts = [
+    "# Benchmark results",
+    "",
+    "Written by `npm run bench` (scripts/bench.sh, bench/bench.mjs): the latest run first, earlier runs under History.",
+    "",
+    run,
+  ];
+  if (older) parts.push("## History", "", older, "");
+  writeFileSync(path, parts.join("\n"));
+  return path;
+}
+
+function routeTable(routes) {
+  const header = [
+    "| route | ours req/s | peer req/s | ratio (ours/peer) | ours p50 | peer p50 | ours p99 | peer p99 |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  const rows = routes.map(({ route, ours, peer }) =>
+    row([
+      route,
+      rate(ours.rps),
+      rate(peer.rps),
+      fixed(ours.rps / peer.rps, 2),
+      ms(ours.p50),
+      ms(peer.p50),
+      ms(ours.p99),
+      ms(peer.p99),
+    ]),
+  );
+  return [...header, ...rows].join("\n");
+}
+
+function measureTable({ gateway, favorites, sizes, coldStart }) {
+  const rows = [
+    [
+      "gateway cost, GET /users/1 p50",
+      `${ms(gateway.through.p50)} through the gateway / ${ms(gateway.direct.p50)} direct = ${fixed(gateway.through.p50 / gateway.direct.p50, 2)}×`,
+      "–",
+      `req/s ${rate(gateway.through.rps)} through the gateway, ${rate(gateway.direct.rps)} direct to users`,
+    ],
+    [
+      "GET /users/1/favorites, 10 favourites",
+      `${rate(favorites.rps)} req/s, p50 ${ms(favorites.p50)}, p99 ${ms(favorites.p99)}`,
+      "–",
+      "no such route in the peer",
+    ],
+    ...Object.entries(sizes.ours).map(([name, size]) => sizeRow(name, size, sizes.peer[name])),
+    [
+      "cold start, median of 3",
+      ms(coldStart.ours, 0),
+      ms(coldStart.peer, 0),
+      "`new Miniflare(...)` to the first 200 of GET /users/1 through the gateway, KV seeding included",
+    ],
+    [
+      "wasm compile, median of 5",
+      Object.entries(sizes.ours)
+        .map(([name, size]) => `${name} ${ms(size.compileMs, 1)}`)
+        .join(", "),
+      "–",
+      "`await WebAssembly.compile(bytes)` of index_bg.wasm in Node",
+    ],
+  ];
+  return ["| measure | ours | peer | note |", "|---|---|---|---|", ...rows.map(row)].join("\n");
+}
+
+function sizeRow(name, size, peer) {
+  const verdict = size.uploadGzipKiB <= GZIP_TARGET_KIB ? "within" : "over";
+  return [
+    `${name} size, KiB raw / gzip`,
+    `wasm ${kib(size.wasmKiB)} / ${kib(size.wasmGzipKiB)}; upload ${kib(size.uploadKiB)} / ${kib(size.uploadGzipKiB)}`,
+    peer ? `bundle ${kib(peer.bundleKiB)} / ${kib(peer.bundleGzipKiB)}` : "–",
+    `upload gzip ${verdict} the ${GZIP_TARGET_KIB} KiB target (wasm: gzip -9; upload: wrangler deploy --dry-run)`,
+  ];
+}
+
+function row(cells) {
+  return `| ${cells.join(" | ")} |`;
+}
+
+function fixed(value, digits) {
+  return Number.isFinite(value) ? value.toFixed(digits) : "n/a";
+}
+
+function rate(value) {
+  return fixed(value, 0);
+}
+
+function ms(value, digits = 2) {
+  return Number.isFinite(value) ? `${value.toFixed(digits)} ms` : "n/a";
+}
+
+function kib(value) {
+  return fixed(value, 1);
+}

@@ -1,0 +1,92 @@
+// The systems under load, each in its own Miniflare (workerd) on a loopback
+// port: ours through tests/support/system.mjs, our users worker without the
+// gateway in front, and the Hono peer's three bundled TypeScript workers.
+import { Miniflare } from "miniflare";
+import { parse as parseToml } from "smol-toml";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { readConfig, seedEntries, startSystem, workerOptions } from "../tests/support/system.mjs";
+
+/** Our gateway's rate limit, raised so that it is not what is measured. */
+const NO_RATE_LIMIT = { gateway: { RATE_LIMITER: { limit: 100_000_000 } } };
+
+export const PEER_WORKERS = ["gateway", "users", "products"];
+
+export function startOurs() {
+  return startSystem({ ratelimits: NO_RATE_LIMIT, keepLogs: false });
+}
+
+/** Our users worker (and products, which it calls), with no gateway in front. */
+export async function startOurUsersDirect() {
+  const names = ["users", "products"];
+  const mf = new Miniflare({ ...LOOPBACK, workers: names.map((name) => workerOptions(name)) });
+  const url = await readyUrl(mf);
+  for (const name of names) {
+    for (const { binding } of readConfig(name).kv_namespaces ?? []) {
+      await putAll(await mf.getKVNamespace(binding, name), seedEntries(name));
+    }
+  }
+  return { url, stop: () => mf.dispose() };
+}
+
+/** The peer, from its toml files and the bundles in `<dir>/dist/`. */
+export async function startPeer(dir) {
+  const configs = Object.fromEntries(PEER_WORKERS.map((name) => [name, peerConfig(dir, name)]));
+  const workers = PEER_WORKERS.map((name) => peerWorkerOptions(dir, name, configs[name]));
+  const mf = new Miniflare({ ...LOOPBACK, workers });
+  const url = await readyUrl(mf);
+  for (const [name, entries] of Object.entries(peerSeed())) {
+    const { binding } = configs[name].kv_namespaces[0];
+    await putAll(await mf.getKVNamespace(binding, configs[name].name), entries);
+  }
+  return { url, stop: () => mf.dispose() };
+}
+
+const LOOPBACK = { host: "127.0.0.1", port: 0, handleRuntimeStdio: drain };
+
+function drain(stdout, stderr) {
+  stdout.resume();
+  stderr.resume();
+}
+
+async function readyUrl(mf) {
+  return (await mf.ready).toString().replace(/\/$/, "");
+}
+
+async function putAll(namespace, entries) {
+  for (const { key, value } of entries) {
+    await namespace.put(key, typeof value === "string" ? value : JSON.stringify(value));
+  }
+}
+
+function peerConfig(dir, name) {
+  return parseToml(readFileSync(join(dir, `wrangler-${name}.toml`), "utf8"));
+}
+
+function peerWorkerOptions(dir, name, config) {
+  return {
+    name: config.name,
+    modules: true,
+    scriptPath: join(dir, "dist", `${name}.js`),
+    modulesRoot: join(dir, "dist"),
+    compatibilityDate: config.compatibility_date,
+    compatibilityFlags: config.compatibility_flags ?? [],
+    kvNamespaces: Object.fromEntries((config.kv_namespaces ?? []).map((kv) => [kv.binding, kv.id])),
+    serviceBindings: Object.fromEntries((config.services ?? []).map((s) => [s.binding, s.service])),
+  };
+}
+
+/** Our seed data in the peer's shape: records by bare id. */
+function peerSeed() {
+  const records = (name, prefix) =>
+    seedEntries(name)
+      .filter(({ key }) => key.startsWith(prefix))
+      .map(({ value }) => value);
+  return {
+    users: records("users", "user:").map(({ id, name, email }) => ({ key: id, value: { id, name, email } })),
+    products: records("products", "product:").map(({ id, name, price }) => ({
+      key: id,
+      value: { id, name, price_cents: price.amount },
+    })),
+  };
+}
