@@ -27,4 +27,4 @@ for name in products users gateway; do
 done
 
 step "integration suite (Miniflare, through the gateway)"
-node --test --test-concurrency=1 tests/
+node --test --test-concurrency=1 "tests/*.test.mjs"
