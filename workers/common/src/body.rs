@@ -137,13 +137,21 @@ pub fn text(value: &Value, min: usize, max: usize, multiline: bool) -> Result<St
 /// The largest integer that JSON consumers (JavaScript) read exactly.
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
-/// A whole number from 0 to 2^53 - 1.
+/// A whole number from 0 to 2^53 - 1. As in JSON Schema, `5.0` is the
+/// whole number 5.
 pub fn non_negative_integer(value: &Value) -> Result<u64, String> {
-    match value.as_u64() {
-        Some(n) if n <= MAX_SAFE_INTEGER => Ok(n),
-        Some(_) => Err(format!("must be at most {MAX_SAFE_INTEGER}")),
-        None if value.as_i64().is_some() => Err("must not be negative".into()),
-        None => Err("must be a whole number".into()),
+    let number = match (value.as_u64(), value.as_f64()) {
+        (Some(n), _) => n as f64,
+        (None, Some(x)) if x.fract() == 0.0 => x,
+        (None, Some(_)) => return Err("must be a whole number".into()),
+        (None, None) => return Err("must be a number".into()),
+    };
+    if number < 0.0 {
+        Err("must not be negative".into())
+    } else if number > MAX_SAFE_INTEGER as f64 {
+        Err(format!("must be at most {MAX_SAFE_INTEGER}"))
+    } else {
+        Ok(number as u64)
     }
 }
 
@@ -327,10 +335,9 @@ mod tests {
         assert!(non_negative_integer(&Value::from(-1)).is_err());
         assert!(non_negative_integer(&Value::from(1.5)).is_err());
         assert!(non_negative_integer(&Value::from("1")).is_err());
+        assert_eq!(non_negative_integer(&Value::from(5.0)), Ok(5));
+        assert!(non_negative_integer(&Value::from(9_007_199_254_740_992.0)).is_err());
         let negative_zero: StrictValue = serde_json::from_str("-0").unwrap();
-        assert_eq!(
-            non_negative_integer(&negative_zero.0),
-            Err("must be a whole number".into())
-        );
+        assert_eq!(non_negative_integer(&negative_zero.0), Ok(0));
     }
 }

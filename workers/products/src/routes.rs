@@ -28,6 +28,9 @@ pub fn resolve(method: &str, path: &str, query: &str) -> Result<Route, Problem> 
         },
         ["products"] => match method {
             "GET" => match query_param(query, "ids")? {
+                Some(_) if has_page_params(query)? => Err(Problem::bad_request(
+                    "ids reads a batch; it does not combine with limit or cursor",
+                )),
                 Some(ids) => batch_ids(&ids).map(Route::BatchGet),
                 None => Ok(Route::ListProducts),
             },
@@ -46,6 +49,10 @@ pub fn resolve(method: &str, path: &str, query: &str) -> Result<Route, Problem> 
         }
         _ => Err(Problem::no_route(path)),
     }
+}
+
+fn has_page_params(query: &str) -> Result<bool, Problem> {
+    Ok(query_param(query, "limit")?.is_some() || query_param(query, "cursor")?.is_some())
 }
 
 /// `ids=101,102`: 1 to 100 valid ids, repeats dropped, order kept.
@@ -115,6 +122,17 @@ mod tests {
         assert_eq!(batch_ids(&too_many.join(",")).unwrap_err().status, 400);
         for bad in ["", "101,", "1 01", "a/b"] {
             assert_eq!(batch_ids(bad).unwrap_err().status, 400, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_batch_does_not_page() {
+        for query in ["ids=101&limit=5", "ids=101&cursor=x", "limit=0&ids=101"] {
+            assert_eq!(
+                resolve("GET", "/products", query).unwrap_err().status,
+                400,
+                "{query}"
+            );
         }
     }
 
