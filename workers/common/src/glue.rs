@@ -150,6 +150,14 @@ pub async fn read_body(request: &Request, limit: usize) -> Result<Vec<u8>, Probl
     Ok(bytes)
 }
 
+/// Reads and drops a body nobody read, so that a client still sending it
+/// gets the answer (say a 401) instead of a reset connection.
+pub async fn discard_unread_body(request: &Request) {
+    if let Some(stream) = request.body().filter(|stream| !stream.locked()) {
+        drain(&stream.get_reader().unchecked_into(), 0).await;
+    }
+}
+
 /// How much of a refused body is still read and dropped, so that a client
 /// that is still sending gets the 413 instead of a reset connection.
 const DRAIN_MAX_BYTES: usize = 8 * 1024 * 1024;

@@ -10,8 +10,8 @@ use crate::OPENAPI_JSON;
 use common::body::MAX_BODY_BYTES;
 use common::glue::worker::{self, event, js_sys, wasm_bindgen::JsValue, web_sys, Context, Env};
 use common::glue::{
-    build_response, call_service, chain_panic_hook, declared_length, describe, now_millis,
-    random_bytes, read_body, reply_headers, service, CallFailure, Inbound,
+    build_response, call_service, chain_panic_hook, declared_length, describe, discard_unread_body,
+    now_millis, random_bytes, read_body, reply_headers, service, CallFailure, Inbound,
 };
 use common::time::rfc3339_utc;
 use common::trace::next_hop;
@@ -40,6 +40,9 @@ async fn fetch(
     let started = now_millis();
     let mut exchange = Exchange::new(Inbound::new(request), &env);
     let outcome = exchange.handle().await;
+    if outcome.is_err() {
+        discard_unread_body(&exchange.inbound.request).await;
+    }
     let response = exchange.finish(outcome)?;
     exchange.log(response.status(), started);
     Ok(response)

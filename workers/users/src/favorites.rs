@@ -51,6 +51,32 @@ impl Favorites {
     }
 }
 
+/// What the products service's answer to `GET /products/:id` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProductCheck {
+    Exists,
+    Absent,
+    /// No usable answer: an error, or a 200 that is not that product.
+    Unknown,
+}
+
+impl ProductCheck {
+    pub fn from_answer(status: u16, body: &str, product_id: &ResourceId) -> Self {
+        let names_product = || {
+            serde_json::from_str::<Value>(body)
+                .ok()
+                .is_some_and(|product| {
+                    product.get("id").and_then(Value::as_str) == Some(product_id.as_str())
+                })
+        };
+        match status {
+            200 if names_product() => Self::Exists,
+            404 => Self::Absent,
+            _ => Self::Unknown,
+        }
+    }
+}
+
 /// `GET /users/:id/favorites`.
 #[derive(Debug, Serialize, PartialEq)]
 pub struct FavoritesView {
@@ -195,6 +221,32 @@ mod tests {
                 ]
             );
             assert!(view.missing.is_empty());
+        }
+    }
+
+    #[test]
+    fn only_the_product_itself_confirms_it() {
+        let laptop = id("101");
+        assert_eq!(
+            ProductCheck::from_answer(200, r#"{"id":"101","name":"Laptop"}"#, &laptop),
+            ProductCheck::Exists
+        );
+        assert_eq!(
+            ProductCheck::from_answer(404, "", &laptop),
+            ProductCheck::Absent
+        );
+        for (status, body) in [
+            (200, "{not json"),
+            (200, r#"{"id":"102"}"#),
+            (200, "[]"),
+            (500, "{}"),
+            (503, ""),
+        ] {
+            assert_eq!(
+                ProductCheck::from_answer(status, body, &laptop),
+                ProductCheck::Unknown,
+                "{status} {body}"
+            );
         }
     }
 

@@ -1,7 +1,7 @@
 //! The worker glue: KV reads and writes, and the call to products.
 
 use crate::domain::{User, UserDraft, UserPatch, FIELDS};
-use crate::favorites::{Favorites, FavoritesView};
+use crate::favorites::{Favorites, FavoritesView, ProductCheck};
 use crate::keys;
 use crate::routes::{resolve, Route};
 use common::etag::{representation, require_match};
@@ -270,14 +270,18 @@ impl Users<'_> {
         if favorites.contains(&product_id) {
             return Ok(Reply::no_content());
         }
-        match self.ask_products(&format!("/products/{product_id}")).await {
-            Ok((200, _)) => {}
-            Ok((404, _)) => {
+        let check = match self.ask_products(&format!("/products/{product_id}")).await {
+            Ok((status, body)) => ProductCheck::from_answer(status, &body, &product_id),
+            Err(_) => ProductCheck::Unknown,
+        };
+        match check {
+            ProductCheck::Exists => {}
+            ProductCheck::Absent => {
                 return Err(Problem::not_found(format!(
                     "product {product_id} does not exist"
                 )))
             }
-            _ => {
+            ProductCheck::Unknown => {
                 return Err(Problem::unavailable(
                     "the products service cannot confirm the product; nothing was written",
                 ))
