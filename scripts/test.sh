@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, native unit tests, release builds
-# with their upload sizes, and the integration suite against the real wasm
-# builds in Miniflare.
+# with their upload sizes, the integration suite against the real wasm
+# builds in Miniflare, and the contract run against openapi.json.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
@@ -28,3 +28,6 @@ done
 
 step "integration suite (Miniflare, through the gateway)"
 node --test --test-concurrency=1 "tests/*.test.mjs"
+
+step "contract (Schemathesis against openapi.json)"
+bash scripts/contract.sh
