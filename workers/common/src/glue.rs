@@ -53,6 +53,18 @@ pub fn header(headers: &Headers, name: &str) -> Option<String> {
     headers.get(name).ok().flatten()
 }
 
+/// A service's whole exchange: the request read, handed to `handle`, and
+/// its outcome (a reply or a problem) answered with the request's id.
+pub async fn serve(
+    request: Request,
+    env: &worker::Env,
+    handle: impl AsyncFnOnce(&Inbound, &worker::Env) -> Result<Reply, Problem>,
+) -> worker::Result<Response> {
+    let inbound = Inbound::new(request);
+    let outcome = handle(&inbound, env).await;
+    inbound.respond(outcome)
+}
+
 /// A request as a service sees it: routed on its path, answered with its id.
 pub struct Inbound {
     pub request: Request,

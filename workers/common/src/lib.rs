@@ -3,6 +3,7 @@
 //! glue between those and the Workers runtime.
 
 pub mod body;
+pub mod collection;
 pub mod etag;
 pub mod id;
 pub mod problem;

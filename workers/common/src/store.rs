@@ -1,11 +1,16 @@
 //! JSON records in a KV namespace, stored with `serde_json` (never through
 //! serde-wasm-bindgen, which mangles maps and large integers).
 
+use crate::collection::Collection;
+use crate::etag::representation;
 use crate::glue::storage_failure;
+use crate::id::ResourceId;
 use crate::url::{seal_cursor, PageRequest};
 use crate::Problem;
+use crate::Reply;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::json;
 use std::collections::HashMap;
 use worker::{Env, KvStore};
 
@@ -106,6 +111,52 @@ impl JsonStore {
             keys: listed.keys.into_iter().map(|key| key.name).collect(),
             next_cursor,
         })
+    }
+
+    /// A record's answer to a GET: its stored JSON with an ETag, a 304
+    /// when the client has it, or a 404.
+    pub async fn read(
+        &self,
+        records: Collection,
+        id: &ResourceId,
+        if_none_match: Option<&str>,
+    ) -> Result<Reply, Problem> {
+        let json = self
+            .get_text(&records.key(id))
+            .await?
+            .ok_or_else(|| records.not_found(id))?;
+        Ok(representation(json, if_none_match))
+    }
+
+    /// A record and its stored JSON, or a 404.
+    pub async fn load<T: DeserializeOwned>(
+        &self,
+        records: Collection,
+        id: &ResourceId,
+    ) -> Result<(T, String), Problem> {
+        self.get(&records.key(id))
+            .await?
+            .ok_or_else(|| records.not_found(id))
+    }
+
+    /// A page of records as `{"items": [...], "next_cursor": ...}`.
+    pub async fn page<T: DeserializeOwned + Serialize>(
+        &self,
+        records: Collection,
+        query: &str,
+    ) -> Result<Reply, Problem> {
+        let page = PageRequest::from_query(query, records.prefix)?;
+        let (items, next_cursor) = self.list::<T>(records.prefix, &page).await?;
+        Ok(Reply::json(
+            200,
+            &json!({"items": items, "next_cursor": next_cursor}),
+        ))
+    }
+
+    /// `200 {"status": "ok"}` once the namespace answers a read.
+    pub async fn health(&self) -> Result<Reply, Problem> {
+        self.get_text("health:probe").await?;
+        Ok(Reply::json(200, &json!({"status": "ok"})))
     }
 
     /// The records of a page, in key order, and the next cursor.

@@ -1,15 +1,15 @@
 //! The worker glue: KV reads and writes for products.
 
 use crate::domain::{Product, ProductDraft, ProductPatch, FIELDS};
+use crate::keys::PRODUCTS;
 use crate::routes::{resolve, Route};
-use crate::{keys, Batch};
+use crate::Batch;
 use common::etag::{representation, require_match};
 use common::glue::worker::{self, event, web_sys, Context, Env};
-use common::glue::{chain_panic_hook, now_millis, random_bytes, Inbound};
+use common::glue::{chain_panic_hook, now_millis, random_bytes, serve, Inbound};
 use common::id::ResourceId;
 use common::store::JsonStore;
 use common::time::rfc3339_utc;
-use common::url::PageRequest;
 use common::{Problem, Reply};
 
 #[event(start)]
@@ -23,9 +23,7 @@ async fn fetch(
     env: Env,
     _ctx: Context,
 ) -> worker::Result<web_sys::Response> {
-    let inbound = Inbound::new(request);
-    let outcome = handle(&inbound, &env).await;
-    inbound.respond(outcome)
+    serve(request, &env, handle).await
 }
 
 async fn handle(inbound: &Inbound, env: &Env) -> Result<Reply, Problem> {
@@ -63,24 +61,17 @@ struct Products<'a> {
 
 impl Products<'_> {
     async fn health(&self) -> Result<Reply, Problem> {
-        self.store.get_text("health:probe").await?;
-        Ok(Reply::json(200, &serde_json::json!({"status": "ok"})))
+        self.store.health().await
     }
 
     async fn list(&self) -> Result<Reply, Problem> {
-        let page = PageRequest::from_query(&self.inbound.query, keys::PRODUCT_PREFIX)?;
-        let (items, next_cursor) = self
-            .store
-            .list::<Product>(keys::PRODUCT_PREFIX, &page)
-            .await?;
-        Ok(Reply::json(
-            200,
-            &serde_json::json!({"items": items, "next_cursor": next_cursor}),
-        ))
+        self.store
+            .page::<Product>(PRODUCTS, &self.inbound.query)
+            .await
     }
 
     async fn batch(&self, ids: &[ResourceId]) -> Result<Reply, Problem> {
-        let keys: Vec<String> = ids.iter().map(keys::product).collect();
+        let keys: Vec<String> = ids.iter().map(|id| PRODUCTS.key(id)).collect();
         let mut found = self.store.get_many::<Product>(&keys).await?;
         let mut batch = Batch {
             items: Vec::with_capacity(ids.len()),
@@ -96,31 +87,20 @@ impl Products<'_> {
     }
 
     async fn get(&self, id: &ResourceId) -> Result<Reply, Problem> {
-        let json = self
-            .store
-            .get_text(&keys::product(id))
-            .await?
-            .ok_or_else(|| not_found(id))?;
-        Ok(representation(
-            json,
-            self.inbound.header("If-None-Match").as_deref(),
-        ))
+        let if_none_match = self.inbound.header("If-None-Match");
+        self.store
+            .read(PRODUCTS, id, if_none_match.as_deref())
+            .await
     }
 
     async fn load(&self, id: &ResourceId) -> Result<(Product, String), Problem> {
-        self.store
-            .get(&keys::product(id))
-            .await?
-            .ok_or_else(|| not_found(id))
+        self.store.load(PRODUCTS, id).await
     }
 
     async fn create(&self) -> Result<Reply, Problem> {
         let draft = ProductDraft::parse(self.inbound.json_body(FIELDS).await?)?;
         let product = Product::create(ResourceId::from_random(random_bytes()), draft, &now());
-        let json = self
-            .store
-            .put(&keys::product(&product.id), &product)
-            .await?;
+        let json = self.store.put(&PRODUCTS.key(&product.id), &product).await?;
         Ok(Reply::created(
             representation(json, None),
             format!("/products/{}", product.id),
@@ -138,22 +118,18 @@ impl Products<'_> {
         if next == current {
             return Ok(representation(current_json, None));
         }
-        let json = self.store.put(&keys::product(id), &next).await?;
+        let json = self.store.put(&PRODUCTS.key(id), &next).await?;
         Ok(representation(json, None))
     }
 
     async fn delete(&self, id: &ResourceId) -> Result<Reply, Problem> {
         let (_, current_json) = self.load(id).await?;
         require_match(self.inbound.header("If-Match").as_deref(), &current_json)?;
-        self.store.delete(&keys::product(id)).await?;
+        self.store.delete(&PRODUCTS.key(id)).await?;
         Ok(Reply::no_content())
     }
 }
 
 fn now() -> String {
     rfc3339_utc(now_millis())
-}
-
-fn not_found(id: &ResourceId) -> Problem {
-    Problem::not_found(format!("product {id} does not exist"))
 }

@@ -9,13 +9,12 @@ mod handlers;
 
 /// KV keys, namespaced by record kind.
 pub mod keys {
-    use common::id::ResourceId;
+    use common::collection::Collection;
 
-    pub const PRODUCT_PREFIX: &str = "product:";
-
-    pub fn product(id: &ResourceId) -> String {
-        format!("{PRODUCT_PREFIX}{id}")
-    }
+    pub const PRODUCTS: Collection = Collection {
+        prefix: "product:",
+        noun: "product",
+    };
 }
 
 /// `GET /products?ids=`: the products found, in the order asked, and the

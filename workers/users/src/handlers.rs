@@ -2,12 +2,13 @@
 
 use crate::domain::{User, UserDraft, UserPatch, FIELDS};
 use crate::favorites::{Favorites, FavoritesView, ProductCheck};
-use crate::keys;
+use crate::keys::{self, USERS};
 use crate::routes::{resolve, Route};
 use common::etag::{representation, require_match};
 use common::glue::worker::{self, event, web_sys, Context, Env};
 use common::glue::{
-    call_service, chain_panic_hook, now_millis, random_bytes, response_text, service, Inbound,
+    call_service, chain_panic_hook, now_millis, random_bytes, response_text, serve, service,
+    Inbound,
 };
 use common::id::ResourceId;
 use common::store::JsonStore;
@@ -30,9 +31,7 @@ async fn fetch(
     env: Env,
     _ctx: Context,
 ) -> worker::Result<web_sys::Response> {
-    let inbound = Inbound::new(request);
-    let outcome = handle(&inbound, &env).await;
-    inbound.respond(outcome)
+    serve(request, &env, handle).await
 }
 
 async fn handle(inbound: &Inbound, env: &Env) -> Result<Reply, Problem> {
@@ -78,36 +77,20 @@ fn now() -> String {
 
 impl Users<'_> {
     async fn health(&self) -> Result<Reply, Problem> {
-        self.store.get_text("health:probe").await?;
-        Ok(Reply::json(200, &serde_json::json!({"status": "ok"})))
+        self.store.health().await
     }
 
     async fn list(&self) -> Result<Reply, Problem> {
-        let page = common::url::PageRequest::from_query(&self.inbound.query, keys::USER_PREFIX)?;
-        let (items, next_cursor) = self.store.list::<User>(keys::USER_PREFIX, &page).await?;
-        Ok(Reply::json(
-            200,
-            &serde_json::json!({"items": items, "next_cursor": next_cursor}),
-        ))
+        self.store.page::<User>(USERS, &self.inbound.query).await
     }
 
     async fn get(&self, id: &ResourceId) -> Result<Reply, Problem> {
-        let json = self
-            .store
-            .get_text(&keys::user(id))
-            .await?
-            .ok_or_else(|| user_not_found(id))?;
-        Ok(representation(
-            json,
-            self.inbound.header("If-None-Match").as_deref(),
-        ))
+        let if_none_match = self.inbound.header("If-None-Match");
+        self.store.read(USERS, id, if_none_match.as_deref()).await
     }
 
     async fn load(&self, id: &ResourceId) -> Result<(User, String), Problem> {
-        self.store
-            .get(&keys::user(id))
-            .await?
-            .ok_or_else(|| user_not_found(id))
+        self.store.load(USERS, id).await
     }
 
     async fn create(&self) -> Result<Reply, Problem> {
@@ -116,7 +99,7 @@ impl Users<'_> {
         let user = User::create(id, draft, &now());
         let _claim = EmailClaim::take(&user.email)?;
         self.ensure_email_free(&user.email, &user.id).await?;
-        let (email_key, user_key) = (keys::email(&user.email), keys::user(&user.id));
+        let (email_key, user_key) = (keys::email(&user.email), USERS.key(&user.id));
         let (claimed, stored) = futures_util::join!(
             self.store.put_text(&email_key, user.id.as_str()),
             self.store.put(&user_key, &user),
@@ -157,7 +140,7 @@ impl Users<'_> {
                 .put_text(&keys::email(&next.email), id.as_str())
                 .await?;
         }
-        let json = match self.store.put(&keys::user(id), &next).await {
+        let json = match self.store.put(&USERS.key(id), &next).await {
             Ok(json) => json,
             Err(problem) => {
                 if email_changed {
@@ -176,7 +159,7 @@ impl Users<'_> {
     async fn delete(&self, id: &ResourceId) -> Result<Reply, Problem> {
         let (current, current_json) = self.load(id).await?;
         require_match(self.inbound.header("If-Match").as_deref(), &current_json)?;
-        self.store.delete(&keys::user(id)).await?;
+        self.store.delete(&USERS.key(id)).await?;
         let favorites_key = keys::favorites(id);
         let (_, favorites) = futures_util::join!(
             self.release_email_logged(&current.email, id),
@@ -203,7 +186,7 @@ impl Users<'_> {
         let owner_has_it = match ResourceId::parse(&owner) {
             Some(owner_id) => self
                 .store
-                .get::<User>(&keys::user(&owner_id))
+                .get::<User>(&USERS.key(&owner_id))
                 .await?
                 .is_some_and(|(user, _)| user.email == email),
             None => false,
@@ -377,8 +360,4 @@ impl Drop for EmailClaim {
     fn drop(&mut self) {
         EMAILS_IN_FLIGHT.with(|set| set.borrow_mut().remove(&self.0));
     }
-}
-
-fn user_not_found(id: &ResourceId) -> Problem {
-    Problem::not_found(format!("user {id} does not exist"))
 }

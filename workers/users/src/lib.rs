@@ -10,13 +10,13 @@ mod handlers;
 
 /// KV keys, namespaced by record kind.
 pub mod keys {
+    use common::collection::Collection;
     use common::id::ResourceId;
 
-    pub const USER_PREFIX: &str = "user:";
-
-    pub fn user(id: &ResourceId) -> String {
-        format!("{USER_PREFIX}{id}")
-    }
+    pub const USERS: Collection = Collection {
+        prefix: "user:",
+        noun: "user",
+    };
 
     /// Maps a lower-cased address to the id of the user who has it.
     pub fn email(address: &str) -> String {
