@@ -12,10 +12,11 @@
 //
 // Every call a stand-in answers in a failure mode is counted as one
 // injected fault; the total is printed at the end.
-import { describe, test, before, after } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { startSystem, client, assertNoPanic } from "./support/system.mjs";
+import { suiteSystem } from "./support/system.mjs";
+import { assertProblem } from "./support/problem.mjs";
 
 const SECURITY_HEADERS = ["x-content-type-options", "referrer-policy", "content-security-policy", "strict-transport-security"];
 const injected = { users: 0, products: 0 };
@@ -100,17 +101,6 @@ export default {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function assertProblem(res, status, instance) {
-  assert.equal(res.status, status, res.text);
-  assert.match(res.headers.get("content-type") ?? "", /^application\/problem\+json\b/, res.text);
-  for (const member of ["type", "title", "detail", "instance", "request_id"]) {
-    assert.equal(typeof res.json?.[member], "string", `problem member ${member}: ${res.text}`);
-  }
-  assert.equal(res.json.status, status);
-  assert.equal(res.json.request_id, res.headers.get("x-request-id"));
-  if (instance !== undefined) assert.equal(res.json.instance, instance);
-}
-
 async function timed(action) {
   const started = Date.now();
   const res = await action();
@@ -122,27 +112,21 @@ async function timed(action) {
  * stand-in. Adds its injected faults to the total before stopping it.
  */
 function useSystem(faulty, vars = {}) {
-  const context = {};
-  before(async () => {
-    context.system = await startSystem({
+  const context = suiteSystem(
+    {
       standIns: { [faulty]: standIn(faulty) },
       // Each failure must show its own answer, not an open breaker's 503
       // (the breaker has its own tests in gateway.test.mjs).
       vars: { ...vars, gateway: { BREAKER_THRESHOLD: "1000", ...vars.gateway } },
       ratelimits: { gateway: { RATE_LIMITER: { limit: 1000000 } } },
-    });
-    context.request = client(context.system);
-  });
-  after(async () => {
-    if (!context.system) return;
-    try {
-      const { faults } = await control(context, faulty, "/__faults");
-      injected[faulty] += faults;
-      assertNoPanic(context.system, assert);
-    } finally {
-      await context.system.stop();
-    }
-  });
+    },
+    {
+      beforeStop: async () => {
+        const { faults } = await control(context, faulty, "/__faults");
+        injected[faulty] += faults;
+      },
+    },
+  );
   context.setMode = (mode) => control(context, faulty, `/__mode/${encodeURIComponent(mode)}`);
   /** Runs `action` while the stand-in is in `mode`, then heals it. */
   context.during = async (mode, action) => {
@@ -173,6 +157,30 @@ async function assertFastMeanwhile(request, method, path, expected, budgetMs) {
   return times;
 }
 
+/**
+ * With the stand-in 1 s late, under the gateway's 3 s timeout: GET `path`
+ * is a 200 with the item `id`, after 1 s and within 3 s.
+ */
+async function assertLateInTime(context, path, id) {
+  const { res, elapsed } = await context.during("slow:1000", () => timed(() => context.request("GET", path)));
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json.id, id);
+  assert.ok(elapsed >= 1000 && elapsed < 3000, `answered in ${elapsed} ms`);
+}
+
+/**
+ * With the stand-in 500 ms late behind the gateway's 300 ms timeout: GET
+ * `path` is a 504 problem after about 300 ms, and `healthyPath` (the other
+ * service) answers fast meanwhile.
+ */
+async function assertLateIs504(request, path, healthyPath) {
+  const late = timed(() => request("GET", path));
+  await assertFastMeanwhile(request, "GET", healthyPath, 200, 300);
+  const { res, elapsed } = await late;
+  assertProblem(res, 504, { instance: path });
+  assert.ok(elapsed >= 280 && elapsed < 1000, `504 after ${elapsed} ms`);
+}
+
 const uniqueEmail = (tag) => `${tag}-${randomUUID()}@example.com`;
 
 describe("a failing users service behind the real gateway (timeout 3000 ms), real products", () => {
@@ -189,7 +197,7 @@ describe("a failing users service behind the real gateway (timeout 3000 ms), rea
           ["PUT", "/users/1/favorites/101", {}],
         ]) {
           const res = await request(method, path, options);
-          assertProblem(res, 502, path);
+          assertProblem(res, 502, { instance: path });
           assert.equal(res.json.type, "/problems/bad-gateway");
           assert.ok(!res.text.includes("meltdown") && !res.text.includes("broken"), "the service's own text is not passed on");
           for (const header of SECURITY_HEADERS) assert.ok(res.headers.get(header), `${header} on the 502`);
@@ -215,11 +223,7 @@ describe("a failing users service behind the real gateway (timeout 3000 ms), rea
   });
 
   test("users that answers 1 s late, under the 3 s timeout: success", async () => {
-    const { request } = context;
-    const { res, elapsed } = await context.during("slow:1000", () => timed(() => request("GET", "/users/7")));
-    assert.equal(res.status, 200, res.text);
-    assert.equal(res.json.id, "7");
-    assert.ok(elapsed >= 1000 && elapsed < 3000, `answered in ${elapsed} ms`);
+    await assertLateInTime(context, "/users/7", "7");
   });
 
   test("users that hangs: a 504 problem after about 3 s, while products answers fast throughout", async () => {
@@ -229,7 +233,7 @@ describe("a failing users service behind the real gateway (timeout 3000 ms), rea
       const times = await assertFastMeanwhile(request, "GET", "/products/101", 200, 1000);
       await assertFastMeanwhile(request, "GET", "/products?ids=101,102", 200, 1000);
       const { res, elapsed } = await hung;
-      assertProblem(res, 504, "/users/1");
+      assertProblem(res, 504, { instance: "/users/1" });
       assert.equal(res.json.type, "/problems/upstream-timeout");
       assert.ok(elapsed >= 2950 && elapsed < 4500, `504 after ${elapsed} ms`);
       console.log(`products during the users hang: ${times.join(", ")} ms`);
@@ -261,13 +265,9 @@ describe("a slow users service behind a gateway with UPSTREAM_TIMEOUT_MS 300, re
   test("users 500 ms late: a 504 problem after about 300 ms, products fast meanwhile", async () => {
     const { request } = context;
     await context.during("slow:500", async () => {
-      const late = timed(() => request("GET", "/users/1"));
-      await assertFastMeanwhile(request, "GET", "/products/102", 200, 300);
-      const { res, elapsed } = await late;
-      assertProblem(res, 504, "/users/1");
-      assert.ok(elapsed >= 280 && elapsed < 1000, `504 after ${elapsed} ms`);
+      await assertLateIs504(request, "/users/1", "/products/102");
       const write = await timed(() => request("POST", "/users", { body: { name: "Late", email: uniqueEmail("late") } }));
-      assertProblem(write.res, 504, "/users");
+      assertProblem(write.res, 504, { instance: "/users" });
     });
   });
 
@@ -315,10 +315,7 @@ describe("a failing products service behind the real gateway (timeout 3000 ms), 
   });
 
   test("products that answers 1 s late, under the 3 s timeout: success", async () => {
-    const { res, elapsed } = await context.during("slow:1000", () => timed(() => context.request("GET", "/products/5")));
-    assert.equal(res.status, 200, res.text);
-    assert.equal(res.json.id, "5");
-    assert.ok(elapsed >= 1000 && elapsed < 3000, `answered in ${elapsed} ms`);
+    await assertLateInTime(context, "/products/5", "5");
   });
 
   test("products that hangs: a 504 problem after about 3 s, while real users reads and writes fast", async () => {
@@ -331,7 +328,7 @@ describe("a failing products service behind the real gateway (timeout 3000 ms), 
       assert.equal(created.status, 201, created.text);
       assert.ok(Date.now() - t < 1000, `POST /users took ${Date.now() - t} ms`);
       const { res, elapsed } = await hung;
-      assertProblem(res, 504, "/products/101");
+      assertProblem(res, 504, { instance: "/products/101" });
       assert.ok(elapsed >= 2950 && elapsed < 4500, `504 after ${elapsed} ms`);
     });
   });
@@ -348,7 +345,7 @@ describe("a failing products service behind the real gateway (timeout 3000 ms), 
     const userId = await newUser();
     assert.equal((await favorite(userId, "kept")).status, 204);
     const { res, elapsed } = await context.during("slow:2000", () => timed(() => favorite(userId, "too-late")));
-    assertProblem(res, 503, `/users/${userId}/favorites/too-late`);
+    assertProblem(res, 503, { instance: `/users/${userId}/favorites/too-late` });
     assert.ok(elapsed >= 1400 && elapsed < 2900, `503 after ${elapsed} ms`);
     assert.deepEqual(await stored(userId), ["kept"]);
     await sleep(800); // past the stand-in's late answer: still nothing written
@@ -411,11 +408,7 @@ describe("a late products service behind a gateway with UPSTREAM_TIMEOUT_MS 300,
   test("products 500 ms late: a 504 problem after about 300 ms, users fast meanwhile", async () => {
     const { request } = context;
     await context.during("slow:500", async () => {
-      const late = timed(() => request("GET", "/products/101"));
-      await assertFastMeanwhile(request, "GET", "/users/2", 200, 300);
-      const { res, elapsed } = await late;
-      assertProblem(res, 504, "/products/101");
-      assert.ok(elapsed >= 280 && elapsed < 1000, `504 after ${elapsed} ms`);
+      await assertLateIs504(request, "/products/101", "/users/2");
     });
   });
 
@@ -429,7 +422,7 @@ describe("a late products service behind a gateway with UPSTREAM_TIMEOUT_MS 300,
     const userId = created.json.id;
     assert.equal((await request("PUT", `/users/${userId}/favorites/first`)).status, 204);
     const { res, elapsed } = await context.during("slow:800", () => timed(() => request("PUT", `/users/${userId}/favorites/second`)));
-    assertProblem(res, 504, `/users/${userId}/favorites/second`);
+    assertProblem(res, 504, { instance: `/users/${userId}/favorites/second` });
     assert.ok(elapsed < 1000, `504 after ${elapsed} ms`);
     await sleep(1500); // past products' late answer and users' own timeout
     const list = JSON.parse(await (await system.kv("users", "USERS_KV")).get(`favorites:${userId}`));

@@ -1,9 +1,10 @@
 // Favourites, end to end through the gateway: users keeps the list and asks
 // products (over its PRODUCTS binding) whether a product exists and, in one
 // batch read, what the favourites are.
-import { describe, it, before, after } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { startSystem, client, assertNoPanic } from "./support/system.mjs";
+import { suiteSystem } from "./support/system.mjs";
+import { assertProblem } from "./support/problem.mjs";
 
 const GATEWAY_TIMEOUT_MS = 3000;
 const MAX_FAVORITES = 100;
@@ -72,37 +73,6 @@ const FAILURES = {
   garbage: "answers invalid JSON",
 };
 
-/** Starts a system for the enclosing `describe`, checks it for panics and stops it. */
-function useSystem(options) {
-  const context = {};
-  before(async () => {
-    context.system = await startSystem(options);
-    context.request = client(context.system);
-  });
-  after(async () => {
-    if (!context.system) return;
-    try {
-      assertNoPanic(context.system, assert);
-    } finally {
-      await context.system.stop();
-    }
-  });
-  return context;
-}
-
-function assertProblem(response, status) {
-  assert.equal(response.status, status, response.text);
-  assert.ok(
-    response.headers.get("content-type")?.startsWith("application/problem+json"),
-    `Content-Type was ${response.headers.get("content-type")}`,
-  );
-  for (const member of ["type", "title", "status", "detail", "instance", "request_id"]) {
-    assert.ok(response.json && member in response.json, `problem lacks "${member}": ${response.text}`);
-  }
-  assert.equal(response.json.status, status);
-  assert.equal(response.headers.get("x-request-id"), response.json.request_id);
-}
-
 function assertNoContent(response) {
   assert.equal(response.status, 204, response.text);
 }
@@ -146,7 +116,7 @@ async function timed(action) {
 }
 
 describe("favourites with the real products", () => {
-  const context = useSystem();
+  const context = suiteSystem();
 
   it("a user without favourites has an empty, undegraded list", async () => {
     const userId = await createUser(context.request);
@@ -254,7 +224,7 @@ describe("favourites with the real products", () => {
 });
 
 describe("favourites with a stand-in products", () => {
-  const context = useSystem({
+  const context = suiteSystem({
     standIns: { products: STAND_IN_PRODUCTS },
     vars: {
       users: { PRODUCTS_TIMEOUT_MS: "300" },

@@ -7,11 +7,12 @@
 // JavaScript stand-ins that echo what they received and count their calls;
 // the products stand-in can be switched into failure modes. Rate limits and
 // the healthy /health answer use a second system with the real services.
-import { describe, test, before, after, beforeEach, afterEach } from "node:test";
+import { describe, test, beforeEach, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import { randomUUID } from "node:crypto";
-import { startSystem, client, devApiKey, assertNoPanic } from "./support/system.mjs";
+import { suiteSystem, devApiKey } from "./support/system.mjs";
+import { assertProblem } from "./support/problem.mjs";
 
 const LIMIT = 64 * 1024;
 const TIMEOUT_MS = 300;
@@ -67,19 +68,6 @@ export default {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Asserts an RFC 9457 problem answer with every member and the request id. */
-function assertProblem(res, status, { instance } = {}) {
-  assert.equal(res.status, status, res.text);
-  assert.match(res.headers.get("content-type") ?? "", /^application\/problem\+json\b/);
-  assert.ok(res.json && typeof res.json === "object", `problem body is JSON: ${res.text}`);
-  for (const member of ["type", "title", "detail", "instance", "request_id"]) {
-    assert.equal(typeof res.json[member], "string", `problem member ${member}: ${res.text}`);
-  }
-  assert.equal(res.json.status, status);
-  assert.equal(res.json.request_id, res.headers.get("x-request-id"));
-  if (instance !== undefined) assert.equal(res.json.instance, instance);
-}
-
 function accessControlHeaders(headers) {
   return [...headers.keys()].filter((name) => name.startsWith("access-control-"));
 }
@@ -90,26 +78,10 @@ const retryAfterSecs = (res) => {
   return Number(value);
 };
 
-/** The access-log lines the gateway printed so far. */
-function accessLog(system) {
-  return system
-    .logs()
-    .split("\n")
-    .filter((line) => line.startsWith("{"))
-    .flatMap((line) => {
-      try {
-        return [JSON.parse(line)];
-      } catch {
-        return [];
-      }
-    })
-    .filter((entry) => "request_id" in entry && "caller" in entry);
-}
-
 /** The log lines of one request, waiting briefly for stdout to arrive. */
 async function logLinesOf(system, requestId) {
   for (let i = 0; i < 50; i++) {
-    const lines = accessLog(system).filter((entry) => entry.request_id === requestId);
+    const lines = system.accessLog().filter((entry) => entry.request_id === requestId);
     if (lines.length > 0) return lines;
     await sleep(20);
   }
@@ -155,35 +127,21 @@ async function postStream(system, path, bytes, headers = {}) {
 }
 
 describe("gateway with stand-in services", () => {
-  let system;
-  let request;
-
-  before(async () => {
-    system = await startSystem({
-      standIns: { users: standIn("users"), products: standIn("products") },
-      vars: {
-        gateway: {
-          UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS),
-          BREAKER_THRESHOLD: "3",
-          BREAKER_COOLDOWN_MS: String(COOLDOWN_MS),
-        },
+  const suite = suiteSystem({
+    standIns: { users: standIn("users"), products: standIn("products") },
+    vars: {
+      gateway: {
+        UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS),
+        BREAKER_THRESHOLD: "3",
+        BREAKER_COOLDOWN_MS: String(COOLDOWN_MS),
       },
-    });
-    request = client(system);
+    },
   });
-
-  after(async () => {
-    if (!system) return;
-    try {
-      assertNoPanic(system, assert);
-    } finally {
-      await system.stop();
-    }
-  });
+  const { request } = suite;
 
   /** Talks to a stand-in directly, bypassing the gateway. */
   async function control(service, path) {
-    const worker = await system.mf.getWorker(service);
+    const worker = await suite.system.mf.getWorker(service);
     return (await worker.fetch(`http://stand-in${path}`)).json();
   }
   const calls = async (service) => (await control(service, "/__calls")).calls;
@@ -239,7 +197,7 @@ describe("gateway with stand-in services", () => {
     });
 
     test("hop-by-hop headers, those named in Connection, and Authorization are not forwarded", async () => {
-      const res = await rawRequest(system, "GET", "/users/1", {
+      const res = await rawRequest(suite.system, "GET", "/users/1", {
         Connection: "keep-alive, X-Hop-Secret",
         "X-Hop-Secret": "per-connection",
         "Keep-Alive": "timeout=5",
@@ -463,9 +421,9 @@ describe("gateway with stand-in services", () => {
       // Just over the limit: with far larger bodies workerd's local HTTP
       // server may reset the connection (the gateway answers 413 before the
       // upload ends) and fetch fails before it reads the answer.
-      const res = await postStream(system, "/products", new Uint8Array(LIMIT + 4096).fill(0x62));
+      const res = await postStream(suite.system, "/products", new Uint8Array(LIMIT + 4096).fill(0x62));
       assertProblem(res, 413, { instance: "/products" });
-      const justOver = await postStream(system, "/users", over);
+      const justOver = await postStream(suite.system, "/users", over);
       assertProblem(justOver, 413, { instance: "/users" });
       assert.equal(await totalCalls(), before);
     });
@@ -483,7 +441,7 @@ describe("gateway with stand-in services", () => {
         assert.equal(res.json.body, text);
       });
       test(`a body of ${name} without Content-Length is forwarded intact`, async () => {
-        const res = await postStream(system, "/products", new TextEncoder().encode(text));
+        const res = await postStream(suite.system, "/products", new TextEncoder().encode(text));
         assert.equal(res.status, 200, res.text.slice(0, 500));
         assert.equal(res.json.body.length, size);
         assert.equal(res.json.body, text);
@@ -651,7 +609,7 @@ describe("gateway with stand-in services", () => {
       const id = `log-keyed-${randomUUID()}`;
       const res = await request("POST", "/users", { body: { marker }, headers: { "x-request-id": id } });
       assert.equal(res.status, 200, res.text);
-      const lines = await logLinesOf(system, id);
+      const lines = await logLinesOf(suite.system, id);
       assert.equal(lines.length, 1, JSON.stringify(lines));
       const [line] = lines;
       assert.match(line.time, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/);
@@ -676,7 +634,7 @@ describe("gateway with stand-in services", () => {
     test("an anonymous read logs the caller by CF-Connecting-IP", async () => {
       const id = `log-ip-${randomUUID()}`;
       await request("GET", "/products/101", { headers: { "x-request-id": id, "cf-connecting-ip": "192.0.2.44" } });
-      const [line] = await logLinesOf(system, id);
+      const [line] = await logLinesOf(suite.system, id);
       assert.equal(line.caller, "ip:192.0.2.44");
       assert.equal(line.service, "products");
       assert.equal(line.service_status, 200);
@@ -693,7 +651,7 @@ describe("gateway with stand-in services", () => {
       test(`${name} the gateway answers itself logs one line without a service`, async () => {
         const id = `log-own-${randomUUID()}`;
         await request(method, path, { ...options, headers: { ...options.headers, "x-request-id": id } });
-        const lines = await logLinesOf(system, id);
+        const lines = await logLinesOf(suite.system, id);
         assert.equal(lines.length, 1);
         assert.equal(lines[0].status, status);
         assert.equal(lines[0].method, method);
@@ -707,8 +665,8 @@ describe("gateway with stand-in services", () => {
       const id = `log-secret-${randomUUID()}`;
       await request("PUT", "/users/1", { body: { marker }, headers: { "x-request-id": id } });
       await request("POST", "/users", { auth: false, headers: { authorization: `Bearer ${devApiKey()}x` }, body: { marker } });
-      await logLinesOf(system, id);
-      const logs = system.logs();
+      await logLinesOf(suite.system, id);
+      const logs = suite.system.logs();
       assert.ok(!logs.includes(devApiKey()), "the API key is not logged");
       assert.ok(!/bearer/i.test(logs), "no Authorization value is logged");
       assert.ok(!logs.includes(marker), "no request body is logged");
@@ -717,25 +675,11 @@ describe("gateway with stand-in services", () => {
 });
 
 describe("gateway with the real services and a rate limit of 3", () => {
-  let system;
-  let request;
-
-  before(async () => {
-    system = await startSystem({
-      vars: { gateway: { API_KEYS: "a:key-a,b:key-b" } },
-      ratelimits: { gateway: { RATE_LIMITER: { limit: 3 } } },
-    });
-    request = client(system);
+  const suite = suiteSystem({
+    vars: { gateway: { API_KEYS: "a:key-a,b:key-b" } },
+    ratelimits: { gateway: { RATE_LIMITER: { limit: 3 } } },
   });
-
-  after(async () => {
-    if (!system) return;
-    try {
-      assertNoPanic(system, assert);
-    } finally {
-      await system.stop();
-    }
-  });
+  const { request } = suite;
 
   // A keyed write that changes nothing: deleting a user who does not exist.
   const keyedWrite = (key, ip) =>
@@ -751,7 +695,7 @@ describe("gateway with the real services and a rate limit of 3", () => {
     assertProblem(limited, 429, { instance: "/users/no-such-user" });
     assert.equal(retryAfterSecs(limited), 60);
     const id = limited.headers.get("x-request-id");
-    const [line] = await logLinesOf(system, id);
+    const [line] = await logLinesOf(suite.system, id);
     assert.equal(line.caller, "key:a");
     assert.equal(line.status, 429);
   });

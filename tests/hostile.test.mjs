@@ -20,13 +20,14 @@
 // replaced by a user and a product made for the run, a per-case token and
 // the dev key. `transport: "http"` sends the case with node:http, verbatim
 // (odd methods, raw dot segments, bytes fetch refuses); otherwise fetch.
-import { describe, test, before, after } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
 import { readFileSync } from "node:fs";
 import { randomUUID } from "node:crypto";
-import { startSystem, client, devApiKey, assertNoPanic } from "./support/system.mjs";
+import { suiteSystem, devApiKey, assertNoPanic } from "./support/system.mjs";
+import { assertProblem } from "./support/problem.mjs";
 
 const CORPUS = JSON.parse(readFileSync(new URL("./hostile-corpus.json", import.meta.url), "utf8"));
 const LIMIT = 64 * 1024;
@@ -261,62 +262,24 @@ async function send(url, req, transport, resets, name) {
   throw lastError;
 }
 
-function assertProblem(res, ownId, context) {
-  const type = res.headers.get("content-type") ?? "";
-  assert.match(type, /^application\/problem\+json\b/, `${context}: Content-Type ${type}; body ${res.text.slice(0, 300)}`);
-  assert.ok(res.json && typeof res.json === "object", `${context}: the problem is JSON: ${res.text.slice(0, 300)}`);
-  for (const member of ["type", "title", "detail", "instance", "request_id"]) {
-    assert.equal(typeof res.json[member], "string", `${context}: problem member ${member}: ${res.text.slice(0, 300)}`);
-  }
-  assert.equal(res.json.status, res.status, `${context}: problem status`);
-  const header = res.headers.get("x-request-id");
-  assert.ok(header, `${context}: X-Request-Id header`);
-  assert.equal(res.json.request_id, header, `${context}: request_id equals X-Request-Id`);
-  if (ownId) assert.equal(header, ownId, `${context}: the client's X-Request-Id is kept`);
-}
-
-function accessLog(system) {
-  return system
-    .logs()
-    .split("\n")
-    .filter((line) => line.startsWith("{"))
-    .flatMap((line) => {
-      try {
-        return [JSON.parse(line)];
-      } catch {
-        return [];
-      }
-    })
-    .filter((entry) => "request_id" in entry && "caller" in entry);
-}
-
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe(`hostile corpus (${CORPUS.length} cases) against the real system`, () => {
-  let system;
-  let request;
   const vars = { key: devApiKey() };
   const outcomes = [];
   const resets = [];
 
-  before(async () => {
-    system = await startSystem({ ratelimits: { gateway: { RATE_LIMITER: { limit: 1000000 } } } });
-    request = client(system);
+  /** Makes the user and the product the cases' `{{user}}` and `{{product}}` stand for. */
+  async function makeTargets({ request }) {
     const user = await request("POST", "/users", { body: { name: "Hostile Target", email: `target-${RUN}@example.com` } });
     assert.equal(user.status, 201, user.text);
     const product = await request("POST", "/products", { body: { name: "Hostile Target", price: { amount: 1, currency: "EUR" }, stock: 1 } });
     assert.equal(product.status, 201, product.text);
     Object.assign(vars, { user: user.json.id, product: product.json.id });
-  });
+  }
 
-  after(async () => {
-    if (!system) return;
-    try {
-      assertNoPanic(system, assert);
-    } finally {
-      await system.stop();
-    }
-  });
+  const suite = suiteSystem({ ratelimits: { gateway: { RATE_LIMITER: { limit: 1000000 } } } }, { afterStart: makeTargets });
+  const { request } = suite;
 
   test("the corpus is well formed", () => {
     const names = new Set();
@@ -337,7 +300,7 @@ describe(`hostile corpus (${CORPUS.length} cases) against the real system`, () =
   CORPUS.forEach((c, index) => {
     test(`${c.name}${c.expect === "2xx" ? " [2xx]" : ""}${c.runtime ? " [refused by the runtime]" : ""}`, async () => {
       const req = build(c, index, vars);
-      const res = await send(system.url, req, c.transport, resets, c.name);
+      const res = await send(suite.system.url, req, c.transport, resets, c.name);
       const context = `${c.method} ${req.path.slice(0, 120)}${req.path.length > 120 ? "…" : ""} (${c.name})`;
       outcomes.push({ c, req, res });
       if (c.runtime) {
@@ -367,7 +330,7 @@ describe(`hostile corpus (${CORPUS.length} cases) against the real system`, () =
       assert.ok(res.status < 500, `${context}: a ${res.status} (5xx) answer: ${res.text.slice(0, 300)}`);
       assert.ok(res.status >= 400, `${context}: expected a 4xx, got ${res.status}: ${res.text.slice(0, 300)}`);
       if (c.status !== undefined) assert.equal(res.status, c.status, `${context}: ${res.text.slice(0, 300)}`);
-      assertProblem(res, req.ownId, context);
+      assertProblem(res, res.status, { requestId: req.ownId, context });
     });
   });
 
@@ -376,7 +339,7 @@ describe(`hostile corpus (${CORPUS.length} cases) against the real system`, () =
     const idOf = ({ res }) => res.headers.get("x-request-id");
     let lines = [];
     for (let i = 0; i < 100; i++) {
-      lines = accessLog(system);
+      lines = suite.system.accessLog();
       const ids = new Set(lines.map((line) => line.request_id));
       if (fromWorkers.every((o) => ids.has(idOf(o)))) break;
       await sleep(50);
@@ -435,7 +398,7 @@ describe(`hostile corpus (${CORPUS.length} cases) against the real system`, () =
           chunked: true,
         };
         try {
-          const res = await viaFetch(system.url, req);
+          const res = await viaFetch(suite.system.url, req);
           assert.ok(res.status >= 400 && res.status < 500, `${kind}: ${res.status}`);
         } catch (error) {
           if (!isReset(error)) throw error;
@@ -448,7 +411,7 @@ describe(`hostile corpus (${CORPUS.length} cases) against the real system`, () =
   });
 
   test("no worker panicked", () => {
-    assertNoPanic(system, assert);
+    assertNoPanic(suite.system, assert);
   });
 
   test("summary", () => {

@@ -7,11 +7,11 @@
 // creates with one email: KV has no compare-and-set, so duplicates are
 // counted and reported rather than failed; what the system does guarantee
 // is asserted.
-import { describe, test, before, after } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { startSystem, client, assertNoPanic } from "./support/system.mjs";
+import { suiteSystem, assertNoPanic } from "./support/system.mjs";
 
 const TOTAL = 1000;
 const CONCURRENCY = 32;
@@ -43,8 +43,8 @@ async function pool(count, limit, task) {
 }
 
 describe("load through the gateway: nothing acknowledged is lost", () => {
-  let system;
-  let request;
+  const suite = suiteSystem({ ratelimits: { gateway: { RATE_LIMITER: { limit: 1000000 } } } });
+  const { request } = suite;
   const seed = Number(process.env.LOAD_SEED ?? 20261126);
   const random = prng(seed);
   const pick = (list) => list[Math.floor(random() * list.length)];
@@ -56,20 +56,6 @@ describe("load through the gateway: nothing acknowledged is lost", () => {
   const answers = []; // every answer: { op, status, text }
   const failures = []; // network errors
   let loadMs = 0;
-
-  before(async () => {
-    system = await startSystem({ ratelimits: { gateway: { RATE_LIMITER: { limit: 1000000 } } } });
-    request = client(system);
-  });
-
-  after(async () => {
-    if (!system) return;
-    try {
-      assertNoPanic(system, assert);
-    } finally {
-      await system.stop();
-    }
-  });
 
   function record(resource, entry) {
     if (!history.has(resource)) history.set(resource, []);
@@ -200,7 +186,7 @@ describe("load through the gateway: nothing acknowledged is lost", () => {
   });
 
   test("each user's current email is in the email index (checked strictly where no writes overlapped)", async () => {
-    const kv = await system.kv("users", "USERS_KV");
+    const kv = await suite.system.kv("users", "USERS_KV");
     const lost = [];
     for (const id of users) {
       const writes = history.get(`users/${id}`);
@@ -228,7 +214,7 @@ describe("load through the gateway: nothing acknowledged is lost", () => {
   });
 
   test(`${RACE_ROUNDS} rounds of ${RACERS} concurrent creates with one email`, async () => {
-    const kv = await system.kv("users", "USERS_KV");
+    const kv = await suite.system.kv("users", "USERS_KV");
     let duplicates = 0;
     const perRound = [];
     for (let round = 0; round < RACE_ROUNDS; round++) {
@@ -284,6 +270,6 @@ describe("load through the gateway: nothing acknowledged is lost", () => {
   });
 
   test("no worker panicked", () => {
-    assertNoPanic(system, assert);
+    assertNoPanic(suite.system, assert);
   });
 });

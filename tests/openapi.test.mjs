@@ -2,11 +2,11 @@
 // operation is answered, and every route the system serves is documented
 // (the served routes are parsed from the Rust routers, so the list cannot
 // drift from the code); methods a documented path does not list are 405.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, startSystem, client, assertNoPanic } from "./support/system.mjs";
+import { ROOT, suiteSystem } from "./support/system.mjs";
 
 const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 const read = (path) => readFileSync(join(ROOT, path), "utf8");
@@ -71,26 +71,18 @@ function concrete(path) {
   return path.replace("{product_id}", "101").replace("{id}", product).replace(/\{[^}]+\}/g, "1");
 }
 
-let system;
-let request;
 let doc;
 
-before(async () => {
-  system = await startSystem();
-  request = client(system);
-  const res = await request("GET", "/openapi.json");
-  assert.equal(res.status, 200, res.text);
-  doc = res.json;
-});
-
-after(async () => {
-  if (!system) return;
-  try {
-    assertNoPanic(system, assert);
-  } finally {
-    await system.stop();
-  }
-});
+const { request } = suiteSystem(
+  {},
+  {
+    afterStart: async ({ request }) => {
+      const res = await request("GET", "/openapi.json");
+      assert.equal(res.status, 200, res.text);
+      doc = res.json;
+    },
+  },
+);
 
 /** Every documented operation, with the deletes last so they do not remove what the others read. */
 function operations() {

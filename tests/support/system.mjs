@@ -1,6 +1,8 @@
 // Starts the three real wasm builds in Miniflare (workerd) with the bindings
 // the wrangler configs declare, read from those configs, and serves the
 // gateway over HTTP on a free loopback port.
+import { before, after } from "node:test";
+import assert from "node:assert/strict";
 import { Miniflare } from "miniflare";
 import { parse as parseToml } from "smol-toml";
 import { readFileSync, existsSync } from "node:fs";
@@ -112,9 +114,26 @@ export async function startSystem({ standIns = {}, vars = {}, ratelimits = {}, s
     mf,
     /** Everything the workers printed so far. */
     logs: () => output.join(""),
+    /** The gateway's access-log entries so far: the JSON lines with a request_id and a caller. */
+    accessLog: () => accessLogOf(output.join("")),
     kv: (worker, binding) => mf.getKVNamespace(binding, worker),
     stop: () => mf.dispose(),
   };
+}
+
+/** The access-log entries in `logs`: lines that are JSON objects with a request_id and a caller. */
+function accessLogOf(logs) {
+  return logs
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .flatMap((line) => {
+      try {
+        return [JSON.parse(line)];
+      } catch {
+        return [];
+      }
+    })
+    .filter((entry) => "request_id" in entry && "caller" in entry);
 }
 
 /** A request through the gateway. `key: true` sends the dev API key. */
@@ -147,4 +166,46 @@ export function client(system) {
 export function assertNoPanic(system, assert) {
   const logs = system.logs();
   assert.ok(!/panicked at|Rust panic/.test(logs), `a worker panicked:\n${logs.slice(-2000)}`);
+}
+
+/**
+ * A system for the enclosing `describe` (or, called at the top of a file, for
+ * the file): node:test hooks start it before the first test with `options`
+ * (as startSystem takes them) and, after the last, check that no worker
+ * panicked and stop it. `afterStart(suite)` runs in the first hook once the
+ * system is up (for setup that needs it: at the top of a file, node:test
+ * does not wait for one root `before` hook before starting the next, so a
+ * separate hook could run before the system is up); `beforeStop(system)`
+ * runs first in the last hook, and the system is stopped even when it or
+ * the panic check fails.
+ *
+ * Returns a handle: `system` is the running system once started, and
+ * `request` a client of it (see `client`), callable once the system is up
+ * (in the tests, in afterStart and in later hooks of a describe), so it may
+ * be taken out at once: `const { request } = suiteSystem()`.
+ */
+export function suiteSystem(options = {}, { afterStart, beforeStop } = {}) {
+  let send;
+  const suite = {
+    system: undefined,
+    request(...args) {
+      assert.ok(send, "the suite's system has not started");
+      return send(...args);
+    },
+  };
+  before(async () => {
+    suite.system = await startSystem(options);
+    send = client(suite.system);
+    await afterStart?.(suite);
+  });
+  after(async () => {
+    if (!suite.system) return;
+    try {
+      await beforeStop?.(suite.system);
+      assertNoPanic(suite.system, assert);
+    } finally {
+      await suite.system.stop();
+    }
+  });
+  return suite;
 }
