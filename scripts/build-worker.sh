@@ -8,6 +8,8 @@ cd "$ROOT/workers/$name"
 worker-build --release
 # worker-build keeps the function-name section (about a fifth of the gzip
 # size); panics still report their message and source location without it.
+# KEEP_WASM_NAMES=1 keeps it, for profiles with function names.
+[ -n "${KEEP_WASM_NAMES:-}" ] && exit 0
 wasm-opt build/index_bg.wasm -o build/index_bg.wasm --strip-debug --strip-producers \
   --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory \
   --enable-multivalue --enable-reference-types --enable-exception-handling

@@ -78,9 +78,17 @@ export function seedEntries(name) {
  * that replaces it; `vars` maps a worker name to variables that override
  * its config's (for example a shorter breaker cooldown); `ratelimits` maps
  * a worker name to `{ BINDING: { limit } }` overrides of its rate limits.
- * `keepLogs: false` drops what the workers print (for benchmarks).
+ * `keepLogs: false` drops what the workers print (for benchmarks);
+ * `inspectorPort` opens workerd's V8 inspector (for profiles).
  */
-export async function startSystem({ standIns = {}, vars = {}, ratelimits = {}, seed = true, keepLogs = true } = {}) {
+export async function startSystem({
+  standIns = {},
+  vars = {},
+  ratelimits = {},
+  seed = true,
+  keepLogs = true,
+  inspectorPort,
+} = {}) {
   const output = [];
   const collect = (stream) =>
     keepLogs ? stream.on("data", (chunk) => output.push(chunk.toString())) : stream.resume();
@@ -92,6 +100,7 @@ export async function startSystem({ standIns = {}, vars = {}, ratelimits = {}, s
   const mf = new Miniflare({
     host: "127.0.0.1",
     port: 0,
+    inspectorPort,
     workers,
     handleRuntimeStdio: (stdout, stderr) => {
       collect(stdout);
