@@ -6,15 +6,13 @@
 use crate::body::{self, FieldReader, MAX_BODY_BYTES};
 use crate::id::{is_valid_request_id, uuid_v4};
 use crate::{Problem, Reply, REQUEST_ID};
-use futures_util::future::{select, Either};
-use std::future::Future;
-use std::pin::pin;
-use std::time::Duration;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use worker::js_sys::{self, Promise, Reflect, Uint8Array};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::web_sys::{Headers, ReadableStreamDefaultReader, Request, Response, ResponseInit};
+use worker::web_sys::{
+    AbortSignal, Headers, ReadableStreamDefaultReader, Request, RequestInit, Response, ResponseInit,
+};
 
 pub use worker;
 pub use worker::worker_sys::Fetcher as ServiceBinding;
@@ -68,7 +66,9 @@ pub async fn serve(
 /// A request as a service sees it: routed on its path, answered with its id.
 pub struct Inbound {
     pub request: Request,
+    pub headers: Headers,
     pub method: String,
+    pub url: String,
     pub path: String,
     pub query: String,
     pub request_id: String,
@@ -78,20 +78,24 @@ impl Inbound {
     pub fn new(request: Request) -> Self {
         let url = request.url();
         let (path, query) = crate::url::path_and_query(&url);
-        let request_id = header(&request.headers(), REQUEST_ID)
+        let (path, query) = (path.to_string(), query.to_string());
+        let headers = request.headers();
+        let request_id = header(&headers, REQUEST_ID)
             .filter(|id| is_valid_request_id(id))
             .unwrap_or_else(new_uuid);
         Self {
             method: request.method(),
-            path: path.to_string(),
-            query: query.to_string(),
+            url,
+            path,
+            query,
             request_id,
+            headers,
             request,
         }
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
-        header(&self.request.headers(), name)
+        header(&self.headers, name)
     }
 
     /// The body as a JSON object with only `allowed` keys, or the 4xx that
@@ -201,15 +205,6 @@ pub fn declared_length(headers: &Headers) -> Option<usize> {
     header(headers, "Content-Length").and_then(|length| length.trim().parse().ok())
 }
 
-/// `Some` with the future's output, or `None` when `millis` pass first.
-pub async fn with_timeout<T>(future: impl Future<Output = T>, millis: u64) -> Option<T> {
-    let delay = worker::Delay::from(Duration::from_millis(millis));
-    match select(pin!(future), delay).await {
-        Either::Left((output, _)) => Some(output),
-        Either::Right(_) => None,
-    }
-}
-
 /// Why a call to another worker gave no response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallFailure {
@@ -217,20 +212,31 @@ pub enum CallFailure {
     Threw(String),
 }
 
-/// Sends `request` over a service binding, giving up after `timeout_millis`.
+/// Sends a request over a service binding. The runtime aborts the call, its
+/// response body included, once `timeout_millis` have passed.
 pub async fn call_service(
     binding: &ServiceBinding,
-    request: &Request,
+    url: &str,
+    init: &RequestInit,
     timeout_millis: u64,
 ) -> Result<Response, CallFailure> {
-    let promise: Promise = binding
-        .fetch(request)
-        .map_err(|e| CallFailure::Threw(describe(&e)))?;
-    match with_timeout(JsFuture::from(promise), timeout_millis).await {
-        None => Err(CallFailure::TimedOut),
-        Some(Err(e)) => Err(CallFailure::Threw(describe(&e))),
-        Some(Ok(response)) => Ok(response.unchecked_into()),
+    let threw = |e: JsValue| CallFailure::Threw(describe(&e));
+    let timeout = u32::try_from(timeout_millis).unwrap_or(u32::MAX);
+    init.set_signal(Some(&AbortSignal::timeout_with_u32(timeout)));
+    let request = Request::new_with_str_and_init(url, init).map_err(threw)?;
+    let promise: Promise = binding.fetch(&request).map_err(threw)?;
+    match JsFuture::from(promise).await {
+        Ok(response) => Ok(response.unchecked_into()),
+        Err(error) if is_timeout(&error) => Err(CallFailure::TimedOut),
+        Err(error) => Err(threw(error)),
     }
+}
+
+fn is_timeout(error: &JsValue) -> bool {
+    Reflect::get(error, &"name".into())
+        .ok()
+        .and_then(|name| name.as_string())
+        .is_some_and(|name| name == "TimeoutError")
 }
 
 /// The service binding called `name`.
@@ -240,11 +246,11 @@ pub fn service(env: &worker::Env, name: &str) -> Result<ServiceBinding, Problem>
         .map_err(|_| Problem::unavailable(format!("the {name} binding is missing")))
 }
 
-/// Reads a response body as text, within the time left.
-pub async fn response_text(response: &Response, timeout_millis: u64) -> Option<String> {
-    let promise = response.text().ok()?;
-    with_timeout(JsFuture::from(promise), timeout_millis)
-        .await?
+/// A response body as text; `None` when it cannot be read (or the call's
+/// timeout aborts it).
+pub async fn response_text(response: &Response) -> Option<String> {
+    JsFuture::from(response.text().ok()?)
+        .await
         .ok()?
         .as_string()
 }

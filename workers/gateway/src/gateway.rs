@@ -17,10 +17,11 @@ use common::time::rfc3339_utc;
 use common::trace::next_hop;
 use common::{Problem, Reply, REQUEST_ID};
 use std::cell::{OnceCell, RefCell};
-use web_sys::{Headers, Request, RequestInit, Response, ResponseInit};
+use std::rc::Rc;
+use web_sys::{Headers, RequestInit, Response, ResponseInit};
 
 thread_local! {
-    static SETTINGS: OnceCell<Settings> = const { OnceCell::new() };
+    static SETTINGS: OnceCell<Rc<Settings>> = const { OnceCell::new() };
     static API_KEYS: OnceCell<ApiKeys> = const { OnceCell::new() };
     /// Per isolate: each isolate learns about a failing service on its own.
     static BREAKERS: RefCell<[Breaker; 2]> = RefCell::new([Breaker::default(); 2]);
@@ -51,7 +52,7 @@ async fn fetch(
 struct Exchange<'a> {
     inbound: Inbound,
     env: &'a Env,
-    settings: Settings,
+    settings: Rc<Settings>,
     key_label: Option<String>,
     service: Option<Upstream>,
     service_status: Option<u16>,
@@ -60,7 +61,7 @@ struct Exchange<'a> {
 impl<'a> Exchange<'a> {
     fn new(inbound: Inbound, env: &'a Env) -> Self {
         let settings = SETTINGS.with(|cell| {
-            cell.get_or_init(|| Settings::from_vars(|name| var(env, name)))
+            cell.get_or_init(|| Rc::new(Settings::from_vars(|name| var(env, name))))
                 .clone()
         });
         Self {
@@ -134,13 +135,13 @@ impl<'a> Exchange<'a> {
 
     async fn forward(&mut self, upstream: Upstream) -> Result<Response, Problem> {
         self.service = Some(upstream);
-        let request = self.outbound_request().await?;
+        let init = self.outbound_init().await?;
         let binding = service(self.env, upstream.binding())?;
         let policy = self.settings.breaker;
         with_breaker(upstream, |breaker| breaker.admit(policy, now_millis()))
             .map_err(|refused| policy::circuit_open(upstream, refused.retry_after_secs))?;
         let timeout = self.settings.upstream_timeout_ms;
-        let result = call_service(&binding, &request, timeout).await;
+        let result = call_service(&binding, &self.inbound.url, &init, timeout).await;
         let outcome = match &result {
             Ok(response) => CallOutcome::Answered {
                 status: response.status(),
@@ -175,14 +176,14 @@ impl<'a> Exchange<'a> {
     /// request id and a new trace span, without credentials or hop-by-hop
     /// headers. A body of declared length streams through untouched; one
     /// without a length is read (up to the limit) and sent on as bytes.
-    async fn outbound_request(&self) -> Result<Request, Problem> {
+    async fn outbound_init(&self) -> Result<RequestInit, Problem> {
         let incoming = &self.inbound.request;
         let method = &self.inbound.method;
         let init = RequestInit::new();
         init.set_method(method);
         init.set_headers(self.outbound_headers().map_err(js_failure)?.as_ref());
         if method != "GET" && method != "HEAD" {
-            match declared_length(&incoming.headers()) {
+            match declared_length(&self.inbound.headers) {
                 Some(length) if length <= MAX_BODY_BYTES => {
                     init.set_body(&incoming.body().map_or(JsValue::NULL, JsValue::from))
                 }
@@ -194,13 +195,12 @@ impl<'a> Exchange<'a> {
                 }
             }
         }
-        Request::new_with_str_and_init(&incoming.url(), &init).map_err(js_failure)
+        Ok(init)
     }
 
     fn outbound_headers(&self) -> Result<Headers, JsValue> {
-        let incoming = self.inbound.request.headers();
-        let headers = Headers::new_with_headers(&incoming)?;
-        if let Some(connection) = common::glue::header(&incoming, "Connection") {
+        let headers = Headers::new_with_headers(&self.inbound.headers)?;
+        if let Some(connection) = self.inbound.header("Connection") {
             for name in connection.split(',') {
                 headers.delete(name.trim())?;
             }
@@ -237,9 +237,8 @@ impl<'a> Exchange<'a> {
             .map_err(|e| describe(&e))?;
         let init = RequestInit::new();
         init.set_headers(&headers);
-        let request = Request::new_with_str_and_init("https://service/health", &init)
-            .map_err(|e| describe(&e))?;
-        match call_service(&binding, &request, self.settings.upstream_timeout_ms).await {
+        let timeout = self.settings.upstream_timeout_ms;
+        match call_service(&binding, "https://service/health", &init, timeout).await {
             Ok(response) => Ok(response.status()),
             Err(CallFailure::TimedOut) => Err("timed out".to_string()),
             Err(CallFailure::Threw(why)) => Err(format!("threw: {why}")),

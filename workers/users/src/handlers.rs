@@ -293,25 +293,20 @@ impl Users<'_> {
     async fn ask_products(&self, path_and_query: &str) -> Result<(u16, String), Problem> {
         let unavailable = |why: &str| Problem::unavailable(format!("products: {why}"));
         let binding = service(self.env, "PRODUCTS")?;
-        let timeout = self.products_timeout();
-        let started = now_millis();
-        let request = self
-            .products_request(path_and_query)
+        let init = self
+            .products_init()
             .map_err(|_| unavailable("request could not be built"))?;
-        let response = call_service(&binding, &request, timeout)
+        let url = format!("https://products{path_and_query}");
+        let response = call_service(&binding, &url, &init, self.products_timeout())
             .await
             .map_err(|failure| unavailable(&format!("{failure:?}")))?;
-        let left = timeout.saturating_sub(now_millis() - started).max(1);
-        let body = response_text(&response, left)
+        let body = response_text(&response)
             .await
             .ok_or_else(|| unavailable("body unreadable"))?;
         Ok((response.status(), body))
     }
 
-    fn products_request(
-        &self,
-        path_and_query: &str,
-    ) -> Result<web_sys::Request, worker::wasm_bindgen::JsValue> {
+    fn products_init(&self) -> Result<web_sys::RequestInit, worker::wasm_bindgen::JsValue> {
         let headers = web_sys::Headers::new()?;
         headers.set(REQUEST_ID, &self.inbound.request_id)?;
         let trace = next_hop(
@@ -322,7 +317,7 @@ impl Users<'_> {
         headers.set("traceparent", &trace)?;
         let init = web_sys::RequestInit::new();
         init.set_headers(&headers);
-        web_sys::Request::new_with_str_and_init(&format!("https://products{path_and_query}"), &init)
+        Ok(init)
     }
 
     fn products_timeout(&self) -> u64 {
