@@ -13,7 +13,7 @@ import { client, devApiKey } from "../tests/support/system.mjs";
 import { renderRun, writeResults } from "./report.mjs";
 import { ourSizes, peerSizes } from "./sizes.mjs";
 import { median } from "./stats.mjs";
-import { PEER_WORKERS, startOurUsersDirect, startOurs, startPeer } from "./systems.mjs";
+import { PEER_WORKERS, startOurUsersDirect, startOurs, startOursWithLimiter, startPeer } from "./systems.mjs";
 import { WRK, runWrk, wrkSettings } from "./wrk.mjs";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -49,7 +49,11 @@ async function main() {
     date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
     environment: environment(load),
     routes: ROUTES.map(({ route }) => ({ route, ours: results[`ours ${route}`], peer: results[`peer ${route}`] })),
-    gateway: { through: results[`ours ${DIRECT.route}`], direct: results[`direct ${DIRECT.route}`] },
+    gateway: {
+      through: results[`ours ${DIRECT.route}`],
+      direct: results[`direct ${DIRECT.route}`],
+      limited: results[`limited ${DIRECT.route}`],
+    },
     favorites: results[`ours ${FAVORITES_ROUTE.route}`],
     sizes,
     coldStart,
@@ -65,8 +69,9 @@ async function prepareLoad() {
   const ours = await track(startOurs());
   const peer = await track(startPeerHere());
   const direct = await track(startOurUsersDirect());
+  const limited = await track(startOursWithLimiter());
   await seedFavorites(ours);
-  const targets = loadTargets({ ours, peer, direct });
+  const targets = loadTargets({ ours, peer, direct, limited });
   await checkStatuses(targets);
   return targets;
 }
@@ -76,11 +81,12 @@ function startPeerHere() {
 }
 
 /** What wrk drives: each shared route on both sides, then ours alone. */
-function loadTargets({ ours, peer, direct }) {
+function loadTargets({ ours, peer, direct, limited }) {
   const target = (side, system, route) => ({ side, key: `${side} ${route.route}`, url: system.url + route.path, ...route });
   return [
     ...ROUTES.flatMap((route) => [target("ours", ours, route), target("peer", peer, route)]),
     target("direct", direct, DIRECT),
+    target("limited", limited, DIRECT),
     target("ours", ours, FAVORITES_ROUTE),
   ];
 }
@@ -202,7 +208,7 @@ function environment(load) {
     `- machine: ${cores} cores (nproc); Node ${process.version}; workerd ${version("workerd", miniflare)} through miniflare ${version("miniflare")}; peer: hono ${hono}`,
     `- 1-minute load average: ${load.before.toFixed(1)} before the load runs, ${load.after.toFixed(1)} at their end (wrk and workerd add about 2; anything above that is other work on the machine, which skews every number)`,
     `- load: \`${wrkSettings()}\` against 127.0.0.1, ${ROUNDS} rounds taking turns (ours, peer, …) after a ${WARM_UP_SECS} s warm-up per target; medians over the rounds`,
-    "- ours: three wasm workers (gateway → users/products over service bindings), rate limit raised to 100000000; peer: three Hono workers with the same bindings and seed data",
+    "- ours: three wasm workers (gateway → users/products over service bindings) without the rate-limiter binding, which Miniflare simulates with a Durable Object round trip per request (its cost is its own row below); peer: three Hono workers with the same bindings and seed data",
   ].join("\n");
 }
 

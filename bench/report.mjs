@@ -76,6 +76,12 @@ function measureTable({ gateway, favorites, sizes, coldStart }) {
       `req/s ${rate(gateway.through.rps)} through the gateway, ${rate(gateway.direct.rps)} direct to users`,
     ],
     [
+      "rate limiter bound (Miniflare's simulation), GET /users/1",
+      `${rate(gateway.limited.rps)} req/s, p50 ${ms(gateway.limited.p50)}, p99 ${ms(gateway.limited.p99)}`,
+      "–",
+      `${fixed(gateway.limited.rps / gateway.through.rps, 2)}× the throughput without it: a Durable Object round trip per request that the production binding does not make`,
+    ],
+    [
       "GET /users/1/favorites, 10 favourites",
       `${rate(favorites.rps)} req/s, p50 ${ms(favorites.p50)}, p99 ${ms(favorites.p99)}`,
       "–",

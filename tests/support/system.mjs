@@ -53,10 +53,9 @@ export function workerOptions(name, { vars = {}, ratelimits = {} } = {}) {
     kvNamespaces: Object.fromEntries((config.kv_namespaces ?? []).map((kv) => [kv.binding, kv.id])),
     serviceBindings: Object.fromEntries((config.services ?? []).map((s) => [s.binding, s.service])),
     ratelimits: Object.fromEntries(
-      (config.ratelimits ?? []).map((r) => [
-        r.name,
-        { namespace_id: String(r.namespace_id), simple: { ...r.simple, ...ratelimits[r.name] } },
-      ]),
+      (config.ratelimits ?? [])
+        .filter((r) => ratelimits[r.name] !== null)
+        .map((r) => [r.name, { namespace_id: String(r.namespace_id), simple: { ...r.simple, ...ratelimits[r.name] } }]),
     ),
   };
   return options;
@@ -77,7 +76,8 @@ export function seedEntries(name) {
  * Starts the system. `standIns` maps a worker name to a JavaScript module
  * that replaces it; `vars` maps a worker name to variables that override
  * its config's (for example a shorter breaker cooldown); `ratelimits` maps
- * a worker name to `{ BINDING: { limit } }` overrides of its rate limits.
+ * a worker name to `{ BINDING: { limit } }` overrides of its rate limits
+ * (`{ BINDING: null }` leaves the binding out).
  * `keepLogs: false` drops what the workers print (for benchmarks);
  * `inspectorPort` opens workerd's V8 inspector (for profiles).
  */
