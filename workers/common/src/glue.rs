@@ -241,9 +241,17 @@ fn is_timeout(error: &JsValue) -> bool {
 
 /// The service binding called `name`.
 pub fn service(env: &worker::Env, name: &str) -> Result<ServiceBinding, Problem> {
-    env.service(name)
-        .map(|fetcher| fetcher.into_rpc())
-        .map_err(|_| Problem::unavailable(format!("the {name} binding is missing")))
+    binding(env, name)
+        .map(JsCast::unchecked_into)
+        .ok_or_else(|| Problem::unavailable(format!("the {name} binding is missing")))
+}
+
+/// The binding called `name`, taken from the environment as it is (the
+/// `worker` crate's typed accessors check its constructor on every call).
+pub fn binding(env: &worker::Env, name: &str) -> Option<JsValue> {
+    Reflect::get(env, &name.into())
+        .ok()
+        .filter(|value| !value.is_undefined())
 }
 
 /// A response body as text; `None` when it cannot be read (or the call's

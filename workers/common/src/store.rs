@@ -3,7 +3,7 @@
 
 use crate::collection::Collection;
 use crate::etag::representation;
-use crate::glue::storage_failure;
+use crate::glue::{describe, storage_failure};
 use crate::id::ResourceId;
 use crate::url::{seal_cursor, PageRequest};
 use crate::Problem;
@@ -12,13 +12,36 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
 use std::collections::HashMap;
-use worker::{Env, KvStore};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use worker::js_sys::{Array, Map, Object, Promise, Reflect};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::Env;
 
 /// KV's limit on keys read in one bulk get.
 const BULK_GET_MAX: usize = 100;
 
+#[wasm_bindgen]
+extern "C" {
+    /// The runtime's KV binding, called directly: one call per operation,
+    /// where the `worker` crate's wrapper looks up five methods per request.
+    type KvNamespace;
+
+    #[wasm_bindgen(method, catch)]
+    fn get(this: &KvNamespace, key_or_keys: &JsValue) -> Result<Promise, JsValue>;
+
+    #[wasm_bindgen(method, catch)]
+    fn put(this: &KvNamespace, key: &str, value: &str) -> Result<Promise, JsValue>;
+
+    #[wasm_bindgen(method, catch)]
+    fn delete(this: &KvNamespace, key: &str) -> Result<Promise, JsValue>;
+
+    #[wasm_bindgen(method, catch)]
+    fn list(this: &KvNamespace, options: &Object) -> Result<Promise, JsValue>;
+}
+
 pub struct JsonStore {
-    kv: KvStore,
+    kv: KvNamespace,
 }
 
 /// One page of keys under a prefix, and the cursor of the next page.
@@ -27,15 +50,33 @@ pub struct KeyPage {
     pub next_cursor: Option<String>,
 }
 
+/// Awaits a KV operation; any failure is a storage failure.
+async fn settle(operation: Result<Promise, JsValue>) -> Result<JsValue, Problem> {
+    let failed = |error: JsValue| storage_failure(describe(&error));
+    JsFuture::from(operation.map_err(failed)?)
+        .await
+        .map_err(failed)
+}
+
+fn field(object: &JsValue, name: &str) -> JsValue {
+    Reflect::get(object, &name.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
 impl JsonStore {
     pub fn open(env: &Env, binding: &str) -> Result<Self, Problem> {
-        env.kv(binding)
-            .map(|kv| Self { kv })
-            .map_err(|_| Problem::unavailable(format!("the {binding} binding is missing")))
+        let kv = field(env, binding);
+        if kv.is_undefined() {
+            return Err(Problem::unavailable(format!(
+                "the {binding} binding is missing"
+            )));
+        }
+        Ok(Self {
+            kv: kv.unchecked_into(),
+        })
     }
 
     pub async fn get_text(&self, key: &str) -> Result<Option<String>, Problem> {
-        self.kv.get(key).text().await.map_err(storage_failure)
+        Ok(settle(self.kv.get(&key.into())).await?.as_string())
     }
 
     /// A record and its stored JSON text.
@@ -57,16 +98,11 @@ impl JsonStore {
     }
 
     pub async fn put_text(&self, key: &str, text: &str) -> Result<(), Problem> {
-        self.kv
-            .put(key, text)
-            .map_err(storage_failure)?
-            .execute()
-            .await
-            .map_err(storage_failure)
+        settle(self.kv.put(key, text)).await.map(drop)
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), Problem> {
-        self.kv.delete(key).await.map_err(storage_failure)
+        settle(self.kv.delete(key)).await.map(drop)
     }
 
     /// Many records by key, in as few round trips as KV allows.
@@ -76,16 +112,14 @@ impl JsonStore {
     ) -> Result<HashMap<String, T>, Problem> {
         let mut found = HashMap::with_capacity(keys.len());
         for chunk in keys.chunks(BULK_GET_MAX) {
-            let texts = self
-                .kv
-                .get_bulk(chunk)
-                .text()
-                .await
-                .map_err(storage_failure)?;
-            for (key, text) in texts {
-                if let Some(text) = text {
-                    let value = decode(&key, &text)?;
-                    found.insert(key, value);
+            let names: Array = chunk
+                .iter()
+                .map(|key| JsValue::from(key.as_str()))
+                .collect();
+            let texts: Map = settle(self.kv.get(&names)).await?.unchecked_into();
+            for key in chunk {
+                if let Some(text) = texts.get(&key.into()).as_string() {
+                    found.insert(key.clone(), decode(key, &text)?);
                 }
             }
         }
@@ -94,21 +128,30 @@ impl JsonStore {
 
     /// The page of keys under `prefix` that `page` asks for.
     pub async fn list_keys(&self, prefix: &str, page: &PageRequest) -> Result<KeyPage, Problem> {
-        let mut list = self
-            .kv
-            .list()
-            .prefix(prefix.to_string())
-            .limit(u64::from(page.limit));
-        if let Some(cursor) = &page.cursor {
-            list = list.cursor(cursor.clone());
-        }
-        let listed = list.execute().await.map_err(storage_failure)?;
-        let next_cursor = match listed.list_complete {
+        let options = Object::new();
+        let set =
+            |name: &str, value: JsValue| Reflect::set(&options, &name.into(), &value).map(drop);
+        set("prefix", prefix.into())
+            .and_then(|_| set("limit", page.limit.into()))
+            .and_then(|_| {
+                page.cursor
+                    .as_deref()
+                    .map_or(Ok(()), |cursor| set("cursor", cursor.into()))
+            })
+            .map_err(|error| storage_failure(describe(&error)))?;
+        let listed = settle(self.kv.list(&options)).await?;
+        let keys: Array = field(&listed, "keys").unchecked_into();
+        let next_cursor = match field(&listed, "list_complete").is_truthy() {
             true => None,
-            false => listed.cursor.map(|cursor| seal_cursor(prefix, &cursor)),
+            false => field(&listed, "cursor")
+                .as_string()
+                .map(|cursor| seal_cursor(prefix, &cursor)),
         };
         Ok(KeyPage {
-            keys: listed.keys.into_iter().map(|key| key.name).collect(),
+            keys: keys
+                .iter()
+                .filter_map(|key| field(&key, "name").as_string())
+                .collect(),
             next_cursor,
         })
     }

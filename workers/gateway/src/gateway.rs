@@ -8,16 +8,20 @@ use crate::policy::{self, caller_id, CallOutcome, Settings, NOT_FORWARDED, SECUR
 use crate::routes::{resolve, Destination, Upstream};
 use crate::OPENAPI_JSON;
 use common::body::MAX_BODY_BYTES;
-use common::glue::worker::{self, event, js_sys, wasm_bindgen::JsValue, web_sys, Context, Env};
+use common::glue::worker::wasm_bindgen_futures::JsFuture;
+use common::glue::worker::{self, event, js_sys, web_sys, Context, Env};
 use common::glue::{
-    build_response, call_service, chain_panic_hook, declared_length, describe, discard_unread_body,
-    now_millis, random_bytes, read_body, reply_headers, service, CallFailure, Inbound,
+    binding, build_response, call_service, chain_panic_hook, declared_length, describe,
+    discard_unread_body, now_millis, random_bytes, read_body, reply_headers, service, CallFailure,
+    Inbound,
 };
 use common::time::rfc3339_utc;
 use common::trace::next_hop;
 use common::{Problem, Reply, REQUEST_ID};
 use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 use web_sys::{Headers, RequestInit, Response, ResponseInit};
 
 thread_local! {
@@ -118,16 +122,17 @@ impl<'a> Exchange<'a> {
     /// A limiter that is missing or fails lets the request through: rate
     /// limiting protects the services, it must not take them down.
     async fn rate_limit(&self) -> Result<(), Problem> {
-        let Ok(limiter) = self.env.rate_limiter("RATE_LIMITER") else {
+        let Some(limiter) = binding(self.env, "RATE_LIMITER") else {
             return Ok(());
         };
-        match limiter.limit(self.caller()).await {
-            Ok(outcome) if !outcome.success => {
-                Err(policy::rate_limited(self.settings.rate_limit_period_secs))
-            }
-            Ok(_) => Ok(()),
+        match limit(&limiter.unchecked_into(), &self.caller()).await {
+            Ok(false) => Err(policy::rate_limited(self.settings.rate_limit_period_secs)),
+            Ok(true) => Ok(()),
             Err(error) => {
-                worker::console_error!("rate limiter failed, request let through: {error}");
+                worker::console_error!(
+                    "rate limiter failed, request let through: {}",
+                    describe(&error)
+                );
                 Ok(())
             }
         }
@@ -305,6 +310,23 @@ impl<'a> Exchange<'a> {
         };
         worker::console_log!("{}", entry.to_line());
     }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The Workers Rate Limiting binding.
+    type RateLimit;
+
+    #[wasm_bindgen(method, catch, js_name = limit)]
+    fn limit_call(this: &RateLimit, options: &js_sys::Object) -> Result<js_sys::Promise, JsValue>;
+}
+
+/// Whether `key` is still within its limit.
+async fn limit(limiter: &RateLimit, key: &str) -> Result<bool, JsValue> {
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &"key".into(), &key.into())?;
+    let outcome = JsFuture::from(limiter.limit_call(&options)?).await?;
+    Ok(js_sys::Reflect::get(&outcome, &"success".into())?.is_truthy())
 }
 
 fn with_breaker<T>(upstream: Upstream, f: impl FnOnce(&mut Breaker) -> T) -> T {
