@@ -15,6 +15,7 @@ import { ourSizes, peerSizes } from "./sizes.mjs";
 import { median } from "./stats.mjs";
 import { PEER_WORKERS, startOurUsersDirect, startOurs, startOursWithLimiter, startPeer } from "./systems.mjs";
 import { WRK, runWrk, wrkSettings } from "./wrk.mjs";
+import { cpuMillis, workerdChildren } from "./cpu.mjs";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PEER_DIR = required("BENCH_PEER_DIR");
@@ -82,7 +83,13 @@ function startPeerHere() {
 
 /** What wrk drives: each shared route on both sides, then ours alone. */
 function loadTargets({ ours, peer, direct, limited }) {
-  const target = (side, system, route) => ({ side, key: `${side} ${route.route}`, url: system.url + route.path, ...route });
+  const target = (side, system, route) => ({
+    side,
+    key: `${side} ${route.route}`,
+    url: system.url + route.path,
+    pids: system.pids,
+    ...route,
+  });
   return [
     ...ROUTES.flatMap((route) => [target("ours", ours, route), target("peer", peer, route)]),
     target("direct", direct, DIRECT),
@@ -105,7 +112,9 @@ async function measure(targets) {
     for (const target of targets) {
       const result = await load(target, `round ${round}`, WRK.duration);
       samples[target.key].push(result);
-      console.log(`    ${target.key.padEnd(28)} ${result.rps.toFixed(0).padStart(6)} req/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms`);
+      console.log(
+        `    ${target.key.padEnd(28)} ${result.rps.toFixed(0).padStart(6)} req/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms  workerd CPU ${result.cpuMsPerRequest.toFixed(3)} ms/req`,
+      );
     }
   }
   const results = Object.fromEntries(Object.entries(samples).map(([key, runs]) => [key, medians(runs)]));
@@ -118,7 +127,9 @@ async function load(target, label, duration) {
     options.script = POST_SCRIPT;
     options.scriptArgs = [devApiKey(), `${target.side}-${label.replace(/\W/g, "")}-${Date.now()}`];
   }
+  const cpuBefore = cpuMillis(target.pids);
   const result = await runWrk(target.url, options);
+  result.cpuMsPerRequest = (cpuMillis(target.pids) - cpuBefore) / Math.max(result.requests, 1);
   noteSurprises(target, label, result);
   return result;
 }
@@ -134,7 +145,7 @@ function noteSurprises(target, label, result) {
 
 function medians(runs) {
   const of = (field) => median(runs.map((run) => run[field]));
-  return { rps: of("rps"), p50: of("p50"), p99: of("p99") };
+  return { rps: of("rps"), p50: of("p50"), p99: of("p99"), cpu: of("cpuMsPerRequest") };
 }
 
 /** One request to each target first: a wrong status is noted, not hidden. */
@@ -208,13 +219,16 @@ function environment(load) {
     `- machine: ${cores} cores (nproc); Node ${process.version}; workerd ${version("workerd", miniflare)} through miniflare ${version("miniflare")}; peer: hono ${hono}`,
     `- 1-minute load average: ${load.before.toFixed(1)} before the load runs, ${load.after.toFixed(1)} at their end (wrk and workerd add about 2; anything above that is other work on the machine, which skews every number)`,
     `- load: \`${wrkSettings()}\` against 127.0.0.1, ${ROUNDS} rounds taking turns (ours, peer, …) after a ${WARM_UP_SECS} s warm-up per target; medians over the rounds`,
+    "- workerd CPU/req: user + system CPU time of each system's workerd process (all its workers, Miniflare's KV simulation included) over the requests wrk counted; it moves far less than req/s when other work shares the machine",
     "- ours: three wasm workers (gateway → users/products over service bindings) without the rate-limiter binding, which Miniflare simulates with a Durable Object round trip per request (its cost is its own row below); peer: three Hono workers with the same bindings and seed data",
   ].join("\n");
 }
 
 /** Starts a system and remembers it until it is stopped, for the exit handlers. */
 async function track(starting) {
+  const before = new Set(workerdChildren());
   const system = await starting;
+  system.pids = workerdChildren().filter((pid) => !before.has(pid));
   running.add(system);
   const stop = system.stop;
   system.stop = async () => {

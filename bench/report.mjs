@@ -49,8 +49,8 @@ export function writeResults(run, path = RESULTS) {
 
 function routeTable(routes) {
   const header = [
-    "| route | ours req/s | peer req/s | ratio (ours/peer) | ours p50 | peer p50 | ours p99 | peer p99 |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|",
+    "| route | ours req/s | peer req/s | ratio (ours/peer) | ours p50 | peer p50 | ours p99 | peer p99 | ours workerd CPU/req | peer workerd CPU/req | CPU ratio (peer/ours) |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   const rows = routes.map(({ route, ours, peer }) =>
     row([
@@ -62,6 +62,9 @@ function routeTable(routes) {
       ms(peer.p50),
       ms(ours.p99),
       ms(peer.p99),
+      ms(ours.cpu, 3),
+      ms(peer.cpu, 3),
+      fixed(peer.cpu / ours.cpu, 2),
     ]),
   );
   return [...header, ...rows].join("\n");
