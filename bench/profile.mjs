@@ -14,7 +14,7 @@ const TOP = 18;
 const [path = "/users/1", seconds = "5"] = process.argv.slice(2);
 
 const system = await startSystem({
-  ratelimits: { gateway: { RATE_LIMITER: { limit: 100_000_000 } } },
+  ratelimits: { gateway: { RATE_LIMITER: null } },
   keepLogs: false,
   inspectorPort: INSPECTOR_PORT,
 });
@@ -65,9 +65,10 @@ function printProfile(title, profile) {
   const totalSamples = profile.samples.length;
   const selfSamples = new Map();
   for (const node of profile.nodes) {
-    const { functionName, url } = node.callFrame;
+    const { functionName, url, lineNumber, columnNumber } = node.callFrame;
     const file = url.split("/").pop() || "";
-    const name = `${functionName || "(anonymous)"} ${file}`.trim();
+    const where = file && !functionName ? `${file}:${lineNumber + 1}:${columnNumber + 1}` : file;
+    const name = `${functionName || "(anonymous)"} ${where}`.trim();
     selfSamples.set(name, (selfSamples.get(name) ?? 0) + (node.hitCount ?? 0));
   }
   const busy = totalSamples - (selfSamples.get("(idle)") ?? 0);
