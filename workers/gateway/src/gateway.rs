@@ -53,10 +53,17 @@ async fn fetch(
     Ok(response)
 }
 
+/// What the gateway answers: a service's response, or one of its own.
+enum Answer {
+    Forwarded(Response),
+    Own(Reply),
+}
+
 struct Exchange<'a> {
     inbound: Inbound,
     env: &'a Env,
     settings: Rc<Settings>,
+    preflight: bool,
     key_label: Option<String>,
     service: Option<Upstream>,
     service_status: Option<u16>,
@@ -68,25 +75,25 @@ impl<'a> Exchange<'a> {
             cell.get_or_init(|| Rc::new(Settings::from_vars(|name| var(env, name))))
                 .clone()
         });
+        let preflight = policy::is_preflight(
+            &inbound.method,
+            inbound.header("Access-Control-Request-Method").as_deref(),
+        );
         Self {
             inbound,
             env,
             settings,
+            preflight,
             key_label: None,
             service: None,
             service_status: None,
         }
     }
 
-    async fn handle(&mut self) -> Result<Response, Problem> {
+    async fn handle(&mut self) -> Result<Answer, Problem> {
         let method = self.inbound.method.clone();
-        if policy::is_preflight(
-            &method,
-            self.inbound
-                .header("Access-Control-Request-Method")
-                .as_deref(),
-        ) {
-            return self.reply(Reply::no_content());
+        if self.preflight {
+            return Ok(Answer::Own(Reply::no_content()));
         }
         let destination = resolve(&method, &self.inbound.path)?;
         self.key_label = self.identify();
@@ -95,9 +102,9 @@ impl<'a> Exchange<'a> {
         }
         self.rate_limit().await?;
         match destination {
-            Destination::Forward(upstream) => self.forward(upstream).await,
+            Destination::Forward(upstream) => self.forward(upstream).await.map(Answer::Forwarded),
             Destination::Health => self.health().await,
-            Destination::OpenApi => self.reply(Reply::raw_json(200, OPENAPI_JSON.to_string())),
+            Destination::OpenApi => Ok(Answer::Own(Reply::raw_json(200, OPENAPI_JSON.to_string()))),
         }
     }
 
@@ -224,14 +231,14 @@ impl<'a> Exchange<'a> {
     }
 
     /// Asks every service's `/health` at once, each within the timeout.
-    async fn health(&self) -> Result<Response, Problem> {
+    async fn health(&self) -> Result<Answer, Problem> {
         let (users, products) =
             futures_util::join!(self.check(Upstream::Users), self.check(Upstream::Products));
         let health = Health::new(
             ServiceHealth::from_check(users),
             ServiceHealth::from_check(products),
         );
-        self.reply(Reply::json(health.http_status(), &health))
+        Ok(Answer::Own(Reply::json(health.http_status(), &health)))
     }
 
     async fn check(&self, upstream: Upstream) -> Result<u16, String> {
@@ -250,35 +257,49 @@ impl<'a> Exchange<'a> {
         }
     }
 
-    fn reply(&self, reply: Reply) -> Result<Response, Problem> {
-        let headers = reply_headers(&reply).map_err(js_failure)?;
-        build_response(reply.status, &headers, reply.body.as_deref()).map_err(js_failure)
+    /// Every answer leaves with the request id, the security headers and,
+    /// for an allowed origin, CORS headers. A service's answer keeps its
+    /// status and streams its body through.
+    fn finish(&self, outcome: Result<Answer, Problem>) -> worker::Result<Response> {
+        let answer = outcome.unwrap_or_else(|problem| {
+            Answer::Own(Reply::problem(
+                &problem,
+                &self.inbound.request_id,
+                &self.inbound.path,
+            ))
+        });
+        match answer {
+            Answer::Forwarded(response) => {
+                let headers = Headers::new_with_headers(&response.headers())?;
+                self.add_gateway_headers(&headers)?;
+                let init = ResponseInit::new();
+                init.set_status(response.status());
+                init.set_headers(&headers);
+                Ok(Response::new_with_opt_readable_stream_and_init(
+                    response.body().as_ref(),
+                    &init,
+                )?)
+            }
+            Answer::Own(reply) => {
+                let headers = reply_headers(&reply)?;
+                self.add_gateway_headers(&headers)?;
+                Ok(build_response(
+                    reply.status,
+                    &headers,
+                    reply.body.as_deref(),
+                )?)
+            }
+        }
     }
 
-    /// Every answer leaves with the request id, the security headers and,
-    /// for an allowed origin, CORS headers.
-    fn finish(&self, outcome: Result<Response, Problem>) -> worker::Result<Response> {
-        let response = match outcome {
-            Ok(response) => response,
-            Err(problem) => {
-                let reply = Reply::problem(&problem, &self.inbound.request_id, &self.inbound.path);
-                build_response(reply.status, &reply_headers(&reply)?, reply.body.as_deref())?
-            }
-        };
-        let headers = Headers::new_with_headers(&response.headers())?;
+    fn add_gateway_headers(&self, headers: &Headers) -> Result<(), JsValue> {
         headers.set(REQUEST_ID, &self.inbound.request_id)?;
         for (name, value) in SECURITY_HEADERS {
             headers.set(name, value)?;
         }
         let origin = self.inbound.header("Origin");
         if let Some(origin) = self.settings.allowed_origin(origin.as_deref()) {
-            let preflight = policy::is_preflight(
-                &self.inbound.method,
-                self.inbound
-                    .header("Access-Control-Request-Method")
-                    .as_deref(),
-            );
-            let extra = if preflight {
+            let extra = if self.preflight {
                 policy::preflight_headers()
             } else {
                 Vec::new()
@@ -287,13 +308,7 @@ impl<'a> Exchange<'a> {
                 headers.set(name, &value)?;
             }
         }
-        let init = ResponseInit::new();
-        init.set_status(response.status());
-        init.set_headers(&headers);
-        Ok(Response::new_with_opt_readable_stream_and_init(
-            response.body().as_ref(),
-            &init,
-        )?)
+        Ok(())
     }
 
     fn log(&self, status: u16, started: u64) {
