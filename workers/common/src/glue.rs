@@ -5,6 +5,7 @@
 
 use crate::body::{self, FieldReader, MAX_BODY_BYTES};
 use crate::id::{is_valid_request_id, uuid_v4};
+use crate::trace::next_hop;
 use crate::{Problem, Reply, REQUEST_ID};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -96,6 +97,17 @@ impl Inbound {
 
     pub fn header(&self, name: &str) -> Option<String> {
         header(&self.headers, name)
+    }
+
+    /// Marks a request to the next hop as part of this one: the same
+    /// request id, and the trace continued with a new span.
+    pub fn propagate_to(&self, next: &Headers) -> Result<(), JsValue> {
+        next.set(REQUEST_ID, &self.request_id)?;
+        let incoming = self.header("traceparent");
+        next.set(
+            "traceparent",
+            &next_hop(incoming.as_deref(), random_bytes(), random_bytes()),
+        )
     }
 
     /// The body as a JSON object with only `allowed` keys, or the 4xx that

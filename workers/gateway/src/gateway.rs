@@ -12,11 +12,9 @@ use common::glue::worker::wasm_bindgen_futures::JsFuture;
 use common::glue::worker::{self, event, js_sys, web_sys, Context, Env};
 use common::glue::{
     binding, build_response, call_service, chain_panic_hook, declared_length, describe,
-    discard_unread_body, now_millis, random_bytes, read_body, reply_headers, service, CallFailure,
-    Inbound,
+    discard_unread_body, now_millis, read_body, reply_headers, service, CallFailure, Inbound,
 };
 use common::time::rfc3339_utc;
-use common::trace::next_hop;
 use common::{Problem, Reply, REQUEST_ID};
 use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
@@ -220,13 +218,7 @@ impl<'a> Exchange<'a> {
         for name in NOT_FORWARDED {
             headers.delete(name)?;
         }
-        headers.set(REQUEST_ID, &self.inbound.request_id)?;
-        let trace = next_hop(
-            self.inbound.header("traceparent").as_deref(),
-            random_bytes(),
-            random_bytes(),
-        );
-        headers.set("traceparent", &trace)?;
+        self.inbound.propagate_to(&headers)?;
         Ok(headers)
     }
 

@@ -13,8 +13,7 @@ use common::glue::{
 use common::id::ResourceId;
 use common::store::JsonStore;
 use common::time::rfc3339_utc;
-use common::trace::next_hop;
-use common::{Problem, Reply, REQUEST_ID};
+use common::{Problem, Reply};
 use std::cell::RefCell;
 use std::collections::HashSet;
 
@@ -308,13 +307,7 @@ impl Users<'_> {
 
     fn products_init(&self) -> Result<web_sys::RequestInit, worker::wasm_bindgen::JsValue> {
         let headers = web_sys::Headers::new()?;
-        headers.set(REQUEST_ID, &self.inbound.request_id)?;
-        let trace = next_hop(
-            self.inbound.header("traceparent").as_deref(),
-            random_bytes(),
-            random_bytes(),
-        );
-        headers.set("traceparent", &trace)?;
+        self.inbound.propagate_to(&headers)?;
         let init = web_sys::RequestInit::new();
         init.set_headers(&headers);
         Ok(init)
