@@ -20,6 +20,13 @@ impl AccessLog<'_> {
     pub fn to_line(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
+
+    /// Prints the line: `wrangler dev` shows it; in production it goes to
+    /// Workers Logs.
+    #[cfg(target_arch = "wasm32")]
+    pub fn write(&self) {
+        worker::console_log!("{}", self.to_line());
+    }
 }
 
 #[cfg(test)]

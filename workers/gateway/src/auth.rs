@@ -1,6 +1,22 @@
-//! Bearer API keys for writes, compared in constant time.
+//! Authentication: writes need a bearer API key (compared in constant
+//! time); reads are public, and a valid key on one names its caller.
 
 use common::Problem;
+
+/// Who a request comes from, once its credentials are checked: the label
+/// of its API key. It names the caller in rate limits and the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    Key(String),
+}
+
+impl Identity {
+    pub fn name(&self) -> String {
+        match self {
+            Identity::Key(label) => format!("key:{label}"),
+        }
+    }
+}
 
 /// The keys from the `API_KEYS` secret: `label:key` pairs separated by
 /// commas. The label names the caller in logs and rate limits; the key
@@ -58,6 +74,14 @@ pub fn needs_key(method: &str) -> bool {
     matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
 }
 
+/// `Ok` when the request may go on: a read, or a write with a valid key.
+pub fn require(method: &str, identity: Option<&Identity>, presented: bool) -> Result<(), Problem> {
+    match (needs_key(method), identity) {
+        (true, None) => Err(unauthorized(presented)),
+        _ => Ok(()),
+    }
+}
+
 pub fn unauthorized(presented: bool) -> Problem {
     let detail = if presented {
         "the bearer key is not valid"
@@ -66,6 +90,32 @@ pub fn unauthorized(presented: bool) -> Problem {
     };
     Problem::new(401, "unauthorized", "Unauthorized", detail)
         .with_header("WWW-Authenticate", "Bearer")
+}
+
+#[cfg(target_arch = "wasm32")]
+pub use glue::identify;
+
+#[cfg(target_arch = "wasm32")]
+mod glue {
+    use super::{ApiKeys, Identity};
+    use common::glue::env::var;
+    use std::cell::OnceCell;
+    use worker::Env;
+
+    thread_local! {
+        static API_KEYS: OnceCell<ApiKeys> = const { OnceCell::new() };
+    }
+
+    /// The identity an `Authorization` header proves, if it proves one.
+    pub fn identify(env: &Env, authorization: Option<&str>) -> Option<Identity> {
+        let authorization = authorization?;
+        API_KEYS.with(|cell| {
+            let keys =
+                cell.get_or_init(|| ApiKeys::parse(&var(env, "API_KEYS").unwrap_or_default()));
+            keys.caller(Some(authorization))
+                .map(|label| Identity::Key(label.to_string()))
+        })
+    }
 }
 
 #[cfg(test)]
@@ -117,5 +167,17 @@ mod tests {
             unauthorized(false).headers,
             vec![("WWW-Authenticate", "Bearer".to_string())]
         );
+    }
+
+    #[test]
+    fn writes_without_an_identity_are_refused() {
+        let dev = Identity::Key("dev".into());
+        assert_eq!(dev.name(), "key:dev");
+        assert!(require("POST", Some(&dev), true).is_ok());
+        assert!(require("GET", None, true).is_ok());
+        assert!(require("HEAD", None, false).is_ok());
+        let refused = require("DELETE", None, true).unwrap_err();
+        assert_eq!(refused.status, 401);
+        assert_eq!(refused.detail, "the bearer key is not valid");
     }
 }

@@ -59,6 +59,29 @@ impl Health {
     }
 }
 
+#[cfg(target_arch = "wasm32")]
+pub use glue::check_services;
+
+#[cfg(target_arch = "wasm32")]
+mod glue {
+    use super::{Health, ServiceHealth};
+    use crate::routes::Upstream;
+    use crate::upstream;
+    use common::glue::request::Inbound;
+    use worker::Env;
+
+    /// Asks every service's `/health` at once, each within the timeout.
+    pub async fn check_services(env: &Env, inbound: &Inbound, timeout_ms: u64) -> Health {
+        let check = |service| upstream::get(env, service, "/health", inbound, timeout_ms);
+        let (users, products) =
+            futures_util::join!(check(Upstream::Users), check(Upstream::Products));
+        Health::new(
+            ServiceHealth::from_check(users),
+            ServiceHealth::from_check(products),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

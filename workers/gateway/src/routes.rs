@@ -20,6 +20,11 @@ impl Upstream {
         }
     }
 
+    /// Its place in `ALL`.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn binding(self) -> &'static str {
         match self {
             Upstream::Users => "USERS",
@@ -39,8 +44,8 @@ pub enum Destination {
 /// routes, and a 404 for anything else.
 pub fn resolve(method: &str, path: &str) -> Result<Destination, Problem> {
     let own = |destination| match method {
-        "GET" => Ok(destination),
-        _ => Err(Problem::method_not_allowed(method, "GET")),
+        "GET" | "HEAD" => Ok(destination),
+        _ => Err(Problem::method_not_allowed(method, "GET, HEAD")),
     };
     match segments(path).first().copied() {
         Some("users") => Ok(Destination::Forward(Upstream::Users)),
@@ -63,6 +68,7 @@ mod tests {
                 Ok(Destination::Forward(Upstream::Users))
             );
         }
+        assert_eq!(Upstream::Products.index(), 1);
         for path in ["/products", "/products/101"] {
             assert_eq!(
                 resolve("GET", path),
@@ -75,7 +81,10 @@ mod tests {
     fn own_routes_are_get_only() {
         assert_eq!(resolve("GET", "/health"), Ok(Destination::Health));
         assert_eq!(resolve("GET", "/openapi.json"), Ok(Destination::OpenApi));
-        assert_eq!(resolve("POST", "/health").unwrap_err().status, 405);
+        assert_eq!(resolve("HEAD", "/health"), Ok(Destination::Health));
+        let refused = resolve("POST", "/health").unwrap_err();
+        assert_eq!(refused.status, 405);
+        assert_eq!(refused.headers, vec![("Allow", "GET, HEAD".to_string())]);
     }
 
     #[test]

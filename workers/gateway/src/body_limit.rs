@@ -1,0 +1,82 @@
+//! The body limit: a body over 64 KiB is refused with 413 before anything
+//! is forwarded, whether or not `Content-Length` is sent; and what a
+//! refused request's unread body may still cost.
+
+pub use common::body::MAX_BODY_BYTES;
+
+/// How a request's body goes on to the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyPlan {
+    /// GET and HEAD carry none.
+    None,
+    /// A declared length within the limit: streamed through untouched.
+    Stream,
+    /// No declared length (or one over the limit): read up to the limit,
+    /// then sent on as bytes or refused.
+    Read,
+}
+
+pub fn plan(method: &str, declared_length: Option<usize>) -> BodyPlan {
+    match (method, declared_length) {
+        ("GET" | "HEAD", _) => BodyPlan::None,
+        (_, Some(length)) if length <= MAX_BODY_BYTES => BodyPlan::Stream,
+        _ => BodyPlan::Read,
+    }
+}
+
+/// Whether a refusal first reads and drops the unread body (bounded), so
+/// that a client still sending gets the answer instead of a reset. A 429
+/// does not: a caller over its limit gets no work done for it.
+pub fn drains_before_refusing(status: u16) -> bool {
+    status != 429
+}
+
+#[cfg(target_arch = "wasm32")]
+pub use glue::{discard_unread, outbound_body};
+
+#[cfg(target_arch = "wasm32")]
+mod glue {
+    use super::{plan, BodyPlan, MAX_BODY_BYTES};
+    use common::glue::request::Inbound;
+    use common::glue::stream::{declared_length, discard_unread_body, read_body};
+    use common::Problem;
+    use wasm_bindgen::JsValue;
+    use worker::js_sys::Uint8Array;
+
+    /// The body to forward, or 413.
+    pub async fn outbound_body(inbound: &Inbound) -> Result<Option<JsValue>, Problem> {
+        match plan(&inbound.method, declared_length(&inbound.headers)) {
+            BodyPlan::None => Ok(None),
+            BodyPlan::Stream => Ok(inbound.request.body().map(JsValue::from)),
+            BodyPlan::Read => {
+                let bytes = read_body(&inbound.request, MAX_BODY_BYTES).await?;
+                Ok((!bytes.is_empty()).then(|| Uint8Array::from(bytes.as_slice()).into()))
+            }
+        }
+    }
+
+    pub async fn discard_unread(inbound: &Inbound) {
+        discard_unread_body(&inbound.request).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_stream_when_their_length_is_known_and_fits() {
+        assert_eq!(plan("GET", Some(10)), BodyPlan::None);
+        assert_eq!(plan("HEAD", None), BodyPlan::None);
+        assert_eq!(plan("POST", Some(MAX_BODY_BYTES)), BodyPlan::Stream);
+        assert_eq!(plan("PUT", Some(MAX_BODY_BYTES + 1)), BodyPlan::Read);
+        assert_eq!(plan("PATCH", None), BodyPlan::Read);
+    }
+
+    #[test]
+    fn only_rate_limited_refusals_skip_the_drain() {
+        assert!(drains_before_refusing(401));
+        assert!(drains_before_refusing(413));
+        assert!(!drains_before_refusing(429));
+    }
+}
