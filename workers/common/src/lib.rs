@@ -4,18 +4,25 @@
 
 pub mod body;
 pub mod collection;
+pub mod cursor;
 pub mod etag;
 pub mod id;
+pub mod journal;
+pub mod kv;
 pub mod problem;
+pub mod records;
 pub mod reply;
+pub mod text;
 pub mod time;
 pub mod trace;
 pub mod url;
+pub mod writes;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 #[cfg(target_arch = "wasm32")]
 pub mod glue;
-#[cfg(target_arch = "wasm32")]
-pub mod store;
 
 pub use problem::{FieldError, Problem};
 pub use reply::Reply;

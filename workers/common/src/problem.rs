@@ -125,9 +125,20 @@ impl Problem {
         problem
     }
 
-    /// A dependency (KV, another service) could not do its part.
+    /// This service's own storage or bindings could not do their part.
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(503, "unavailable", "Service unavailable", detail)
+    }
+
+    /// Another service this one depends on could not do its part: this
+    /// service works, and says so with its own problem document.
+    pub fn dependency_unavailable(detail: impl Into<String>) -> Self {
+        Self::new(
+            503,
+            "dependency-unavailable",
+            "Dependency unavailable",
+            detail,
+        )
     }
 
     /// Renders the body, with the request's id and the path it concerned.

@@ -1,5 +1,74 @@
 //! RFC 3339 timestamps from the runtime's clock, without a date library.
 
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// An instant as stored and answered: `YYYY-MM-DDTHH:MM:SS[.fff]Z`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Timestamp(String);
+
+impl Timestamp {
+    pub fn from_millis(epoch_millis: u64) -> Self {
+        Self(rfc3339_utc(epoch_millis))
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        let bytes = raw.as_bytes();
+        let digits = |range: std::ops::Range<usize>| {
+            bytes
+                .get(range)
+                .is_some_and(|part| part.iter().all(u8::is_ascii_digit))
+        };
+        let shape = bytes.len() >= 20
+            && digits(0..4)
+            && bytes[4] == b'-'
+            && digits(5..7)
+            && bytes[7] == b'-'
+            && digits(8..10)
+            && bytes[10] == b'T'
+            && digits(11..13)
+            && bytes[13] == b':'
+            && digits(14..16)
+            && bytes[16] == b':'
+            && digits(17..19)
+            && raw.ends_with('Z');
+        if !shape {
+            return None;
+        }
+        let fraction = &bytes[19..bytes.len() - 1];
+        let fraction_ok = match fraction.split_first() {
+            None => true,
+            Some((b'.', digits)) => !digits.is_empty() && digits.iter().all(u8::is_ascii_digit),
+            Some(_) => false,
+        };
+        fraction_ok.then(|| Self(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Timestamp {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        Self::parse(&raw).ok_or_else(|| format!("invalid timestamp {raw:?}"))
+    }
+}
+
+impl From<Timestamp> for String {
+    fn from(timestamp: Timestamp) -> String {
+        timestamp.0
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Formats milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn rfc3339_utc(epoch_millis: u64) -> String {
     let millis = epoch_millis % 1000;
@@ -26,6 +95,17 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        for good in ["2026-11-26T05:34:56.789Z", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00.5Z"] {
+            assert!(Timestamp::parse(good).is_some(), "{good}");
+        }
+        for bad in ["", "2026-11-26", "2026-11-26T05:34:56", "2026-11-26T05:34:56.Z", "2026-11-26 05:34:56Z", "x026-11-26T05:34:56Z"] {
+            assert!(Timestamp::parse(bad).is_none(), "{bad}");
+        }
+        assert_eq!(Timestamp::from_millis(0).as_str(), "1970-01-01T00:00:00.000Z");
+    }
 
     #[test]
     fn formats_known_instants() {

@@ -1,0 +1,89 @@
+//! An incoming request as a worker sees it: routed on its path, answered
+//! with its id, and marked onwards with that id and its trace.
+
+use super::platform::{new_uuid, random_bytes};
+use super::stream::read_body;
+use crate::body::{self, FieldReader, MAX_BODY_BYTES};
+use crate::id::is_valid_request_id;
+use crate::trace::next_hop;
+use crate::{Problem, REQUEST_ID};
+use wasm_bindgen::JsValue;
+use worker::web_sys::{Headers, Request};
+
+pub fn header(headers: &Headers, name: &str) -> Option<String> {
+    headers.get(name).ok().flatten()
+}
+
+pub struct Inbound {
+    pub request: Request,
+    pub headers: Headers,
+    pub method: String,
+    pub url: String,
+    pub path: String,
+    pub query: String,
+    pub request_id: String,
+}
+
+impl Inbound {
+    pub fn new(request: Request) -> Self {
+        let url = request.url();
+        let (path, query) = crate::url::path_and_query(&url);
+        let (path, query) = (path.to_string(), query.to_string());
+        let headers = request.headers();
+        let request_id = header(&headers, REQUEST_ID)
+            .filter(|id| is_valid_request_id(id))
+            .unwrap_or_else(new_uuid);
+        Self {
+            method: request.method(),
+            url,
+            path,
+            query,
+            request_id,
+            headers,
+            request,
+        }
+    }
+
+    /// A request of the worker's own making (an object's alarm has none):
+    /// a GET of `url` with a fresh id.
+    pub fn internal(url: &str) -> Result<Self, JsValue> {
+        Ok(Self::new(Request::new_with_str(url)?))
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        header(&self.headers, name)
+    }
+
+    /// HEAD is answered as GET without the body.
+    pub fn is_head(&self) -> bool {
+        self.method == "HEAD"
+    }
+
+    /// The method to route on: HEAD routes as GET.
+    pub fn routing_method(&self) -> &str {
+        if self.is_head() {
+            "GET"
+        } else {
+            &self.method
+        }
+    }
+
+    /// Marks a request to the next hop as part of this one: the same
+    /// request id, and the trace continued with a new span.
+    pub fn propagate_to(&self, next: &Headers) -> Result<(), JsValue> {
+        next.set(REQUEST_ID, &self.request_id)?;
+        let incoming = self.header("traceparent");
+        next.set(
+            "traceparent",
+            &next_hop(incoming.as_deref(), random_bytes(), random_bytes()),
+        )
+    }
+
+    /// The body as a JSON object with only `allowed` keys, or the 4xx that
+    /// says why not.
+    pub async fn json_body(&self, allowed: &[&str]) -> Result<FieldReader, Problem> {
+        body::require_json_content_type(self.header("Content-Type").as_deref())?;
+        let bytes = read_body(&self.request, MAX_BODY_BYTES).await?;
+        body::parse_object(&bytes, allowed)
+    }
+}

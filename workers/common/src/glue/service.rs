@@ -1,0 +1,100 @@
+//! Calls to another worker over a service binding, bounded in time.
+
+use super::describe;
+use super::env::binding;
+use crate::Problem;
+use futures_util::future::{select, Either};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use worker::js_sys::{Function, Promise, Reflect};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::web_sys::{AbortSignal, RequestInit, Response};
+use worker::Env;
+
+pub use worker::worker_sys::Fetcher as ServiceBinding;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &Function, millis: i32) -> JsValue;
+}
+
+/// Why a call to another worker gave no (usable) response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallFailure {
+    TimedOut,
+    Threw(String),
+}
+
+/// The service binding called `name`.
+pub fn service(env: &Env, name: &str) -> Result<ServiceBinding, Problem> {
+    binding(env, name)
+        .map(JsCast::unchecked_into)
+        .ok_or_else(|| Problem::unavailable(format!("the {name} binding is missing")))
+}
+
+/// Sends a request over a service binding. The runtime aborts the call once
+/// `timeout_millis` have passed without an answer.
+pub async fn call_service(
+    binding: &ServiceBinding,
+    url: &str,
+    init: &RequestInit,
+    timeout_millis: u64,
+) -> Result<Response, CallFailure> {
+    let threw = |e: JsValue| CallFailure::Threw(describe(&e));
+    init.set_signal(Some(&AbortSignal::timeout_with_u32(clamp(timeout_millis))));
+    let promise = binding.fetch_with_str_and_init(url, init).map_err(threw)?;
+    match JsFuture::from(promise).await {
+        Ok(response) => Ok(response.unchecked_into()),
+        Err(error) if is_timeout(&error) => Err(CallFailure::TimedOut),
+        Err(error) => Err(threw(error)),
+    }
+}
+
+/// A call's whole exchange, the response body included, within
+/// `timeout_millis`: its status and body text.
+pub async fn call_service_for_text(
+    binding: &ServiceBinding,
+    url: &str,
+    init: &RequestInit,
+    timeout_millis: u64,
+) -> Result<(u16, String), CallFailure> {
+    let started = worker::js_sys::Date::now();
+    let response = call_service(binding, url, init, timeout_millis).await?;
+    let spent = (worker::js_sys::Date::now() - started).max(0.0) as u64;
+    let remaining = timeout_millis.saturating_sub(spent);
+    let text = response
+        .text()
+        .map_err(|e| CallFailure::Threw(describe(&e)))?;
+    let body = std::pin::pin!(JsFuture::from(text));
+    let deadline = std::pin::pin!(sleep(remaining));
+    match select(body, deadline).await {
+        Either::Left((Ok(text), _)) => text
+            .as_string()
+            .map(|text| (response.status(), text))
+            .ok_or_else(|| CallFailure::Threw("the body is not text".into())),
+        Either::Left((Err(error), _)) if is_timeout(&error) => Err(CallFailure::TimedOut),
+        Either::Left((Err(error), _)) => Err(CallFailure::Threw(describe(&error))),
+        Either::Right(_) => Err(CallFailure::TimedOut),
+    }
+}
+
+fn sleep(millis: u64) -> JsFuture {
+    let millis = clamp(millis) as i32;
+    JsFuture::from(Promise::new(&mut |resolve, _| {
+        set_timeout(&resolve, millis);
+    }))
+}
+
+fn clamp(millis: u64) -> u32 {
+    u32::try_from(millis)
+        .unwrap_or(u32::MAX)
+        .min(i32::MAX as u32)
+}
+
+fn is_timeout(error: &JsValue) -> bool {
+    Reflect::get(error, &"name".into())
+        .ok()
+        .and_then(|name| name.as_string())
+        .is_some_and(|name| name == "TimeoutError" || name == "AbortError")
+}
