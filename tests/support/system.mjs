@@ -49,8 +49,9 @@ export function workerOptions(name, { vars = {}, ratelimits = {} } = {}) {
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
     compatibilityDate: config.compatibility_date,
     compatibilityFlags: config.compatibility_flags ?? [],
-    bindings: { ...(config.vars ?? {}), ...(name === "gateway" ? devSecrets() : {}), ...vars },
+    bindings: { ...(config.vars ?? {}), ...devSecrets(), ...vars },
     kvNamespaces: Object.fromEntries((config.kv_namespaces ?? []).map((kv) => [kv.binding, kv.id])),
+    durableObjects: durableObjects(config),
     serviceBindings: Object.fromEntries((config.services ?? []).map((s) => [s.binding, s.service])),
     ratelimits: Object.fromEntries(
       (config.ratelimits ?? [])
@@ -61,9 +62,17 @@ export function workerOptions(name, { vars = {}, ratelimits = {} } = {}) {
   return options;
 }
 
+/** The Durable Object bindings of a config, SQLite-backed as its migrations say. */
+function durableObjects(config) {
+  const sqlite = new Set((config.migrations ?? []).flatMap((m) => m.new_sqlite_classes ?? []));
+  return Object.fromEntries(
+    (config.durable_objects?.bindings ?? []).map((b) => [b.name, { className: b.class_name, useSQLite: sqlite.has(b.class_name) }]),
+  );
+}
+
 /** A stand-in for a worker: same name and bindings, a JavaScript body. */
 export function standIn(name, script) {
-  const { scriptPath, modulesRoot, modulesRules, ...rest } = workerOptions(name);
+  const { scriptPath, modulesRoot, modulesRules, durableObjects, ...rest } = workerOptions(name);
   return { ...rest, script };
 }
 

@@ -1,26 +1,15 @@
 //! The products service: the catalogue, in the `PRODUCTS_KV` namespace
-//! that only this worker binds.
+//! that only this worker binds. Reads are served from KV; every write goes
+//! through the product's writer object (`ProductWriter`), which orders the
+//! writes to one product and keeps its committed version.
 
 pub mod domain;
 pub mod routes;
 
 #[cfg(target_arch = "wasm32")]
 mod handlers;
+#[cfg(target_arch = "wasm32")]
+mod objects;
 
-/// KV keys, namespaced by record kind.
-pub mod keys {
-    use common::collection::Collection;
-
-    pub const PRODUCTS: Collection = Collection {
-        prefix: "product:",
-        noun: "product",
-    };
-}
-
-/// `GET /products?ids=`: the products found, in the order asked, and the
-/// ids not found.
-#[derive(Debug, serde::Serialize)]
-pub struct Batch<T> {
-    pub items: Vec<T>,
-    pub missing: Vec<common::id::ResourceId>,
-}
+/// The binding of the writer objects' namespace.
+pub const WRITERS: &str = "PRODUCT_WRITERS";

@@ -16,7 +16,8 @@ pub enum Route {
     DeleteProduct(ResourceId),
 }
 
-/// The most ids one batch read may ask for.
+/// The most ids one batch read may ask for. HEAD is routed as GET by the
+/// caller.
 pub const MAX_BATCH: usize = 100;
 
 pub fn resolve(method: &str, path: &str, query: &str) -> Result<Route, Problem> {
@@ -24,7 +25,7 @@ pub fn resolve(method: &str, path: &str, query: &str) -> Result<Route, Problem> 
     match segments(path).as_slice() {
         ["health"] => match method {
             "GET" => Ok(Route::Health),
-            _ => Err(not_allowed("GET")),
+            _ => Err(not_allowed("GET, HEAD")),
         },
         ["products"] => match method {
             "GET" => match query_param(query, "ids")? {
@@ -35,7 +36,7 @@ pub fn resolve(method: &str, path: &str, query: &str) -> Result<Route, Problem> 
                 None => Ok(Route::ListProducts),
             },
             "POST" => Ok(Route::CreateProduct),
-            _ => Err(not_allowed("GET, POST")),
+            _ => Err(not_allowed("GET, HEAD, POST")),
         },
         ["products", id] => {
             let id = ResourceId::parse(id).ok_or_else(|| Problem::invalid_id("a product id"))?;
@@ -44,7 +45,7 @@ pub fn resolve(method: &str, path: &str, query: &str) -> Result<Route, Problem> 
                 "PUT" => Ok(Route::ReplaceProduct(id)),
                 "PATCH" => Ok(Route::PatchProduct(id)),
                 "DELETE" => Ok(Route::DeleteProduct(id)),
-                _ => Err(not_allowed("GET, PUT, PATCH, DELETE")),
+                _ => Err(not_allowed("GET, HEAD, PUT, PATCH, DELETE")),
             }
         }
         _ => Err(Problem::no_route(path)),

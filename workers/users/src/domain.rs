@@ -1,33 +1,34 @@
-//! Users: what a valid user is, and how one is created and changed.
+//! Users: what a valid user is, and how one is created and changed. Every
+//! field holds a checked value, from a request body and from storage.
 
-use common::body::{text, FieldReader};
+use common::body::FieldReader;
+use common::collection::Collection;
 use common::id::ResourceId;
+use common::records::Record;
+use common::text::Text;
+use common::time::Timestamp;
+use common::writes::Resource;
 use common::Problem;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::fmt;
+
+/// A display name: trimmed, 1 to 100 characters, no control characters.
+pub type Name = Text<1, 100, false>;
 
 /// A user as stored and as answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: ResourceId,
-    pub name: String,
-    pub email: String,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-/// A display name: trimmed, 1 to 100 characters, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Name(String);
-
-impl Name {
-    fn from_json(value: &Value) -> Result<Self, String> {
-        text(value, 1, 100, false).map(Self)
-    }
+    pub name: Name,
+    pub email: Email,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 /// An email address, lower-cased: it is unique without regard to case.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Email(String);
 
 impl Email {
@@ -59,6 +60,25 @@ impl Email {
     }
 }
 
+impl TryFrom<String> for Email {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<Email> for String {
+    fn from(email: Email) -> String {
+        email.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 fn is_valid_local_part(local: &str) -> bool {
     let atext = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~-".contains(&b);
     (1..=64).contains(&local.len())
@@ -86,7 +106,7 @@ fn is_valid_domain(domain: &str) -> bool {
 pub const FIELDS: &[&str] = &["name", "email"];
 
 /// A complete set of the fields a client may write (`POST`, `PUT`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserDraft {
     pub name: Name,
     pub email: Email,
@@ -106,9 +126,11 @@ impl UserDraft {
 }
 
 /// Only the fields a client sent (`PATCH`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct UserPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<Email>,
 }
 
@@ -121,38 +143,47 @@ impl UserPatch {
 }
 
 impl User {
-    pub fn create(id: ResourceId, draft: UserDraft, now: &str) -> Self {
+    pub fn create(id: ResourceId, draft: UserDraft, now: &Timestamp) -> Self {
         Self {
             id,
-            name: draft.name.0,
-            email: draft.email.0,
-            created_at: now.to_string(),
-            updated_at: now.to_string(),
+            name: draft.name,
+            email: draft.email,
+            created_at: now.clone(),
+            updated_at: now.clone(),
         }
     }
+}
 
-    pub fn replaced(&self, draft: UserDraft, now: &str) -> Self {
-        self.patched(
-            UserPatch {
-                name: Some(draft.name),
-                email: Some(draft.email),
-            },
-            now,
-        )
+impl Record for User {
+    const COLLECTION: Collection = Collection {
+        prefix: "user:",
+        noun: "user",
+        path: "/users",
+    };
+}
+
+impl Resource for User {
+    type Draft = UserDraft;
+    type Patch = UserPatch;
+
+    fn id(&self) -> &ResourceId {
+        &self.id
     }
 
-    /// The user with the patch applied; unchanged (same `updated_at`) when
-    /// the patch changes nothing.
-    pub fn patched(&self, patch: UserPatch, now: &str) -> Self {
+    fn replaced(&self, draft: UserDraft, now: &Timestamp) -> Self {
+        let patch = UserPatch {
+            name: Some(draft.name),
+            email: Some(draft.email),
+        };
+        self.patched(patch, now)
+    }
+
+    fn patched(&self, patch: UserPatch, now: &Timestamp) -> Self {
         let mut next = self.clone();
-        if let Some(name) = patch.name {
-            next.name = name.0;
-        }
-        if let Some(email) = patch.email {
-            next.email = email.0;
-        }
+        next.name = patch.name.unwrap_or(next.name);
+        next.email = patch.email.unwrap_or(next.email);
         if next != *self {
-            next.updated_at = now.to_string();
+            next.updated_at = now.clone();
         }
         next
     }
@@ -200,7 +231,7 @@ mod tests {
     fn a_draft_needs_a_name_and_an_email() {
         let ok = draft(r#"{"name":"  Ada ","email":"ADA@example.com"}"#).unwrap();
         assert_eq!(
-            (ok.name.0.as_str(), ok.email.as_str()),
+            (ok.name.as_str(), ok.email.as_str()),
             ("Ada", "ada@example.com")
         );
         let problem = draft(r#"{"name":""}"#).unwrap_err();
@@ -231,26 +262,46 @@ mod tests {
         assert!(draft(&emoji).is_ok());
     }
 
+    fn t(n: u64) -> Timestamp {
+        Timestamp::from_millis(n)
+    }
+
+    fn ada() -> User {
+        let id = ResourceId::parse("1").unwrap();
+        User::create(id, draft(r#"{"name":"Ada","email":"ada@x.io"}"#).unwrap(), &t(0))
+    }
+
     #[test]
     fn patches_change_only_what_is_sent() {
-        let id = ResourceId::parse("1").unwrap();
-        let user = User::create(
-            id,
-            draft(r#"{"name":"Ada","email":"ada@x.io"}"#).unwrap(),
-            "t0",
-        );
+        let user = ada();
         let patch =
             UserPatch::parse(parse_object(br#"{"name":"Grace"}"#, FIELDS).unwrap()).unwrap();
-        let patched = user.patched(patch, "t1");
+        let patched = user.patched(patch, &t(1));
         assert_eq!(
             (patched.name.as_str(), patched.email.as_str()),
             ("Grace", "ada@x.io")
         );
-        assert_eq!(
-            (patched.created_at.as_str(), patched.updated_at.as_str()),
-            ("t0", "t1")
-        );
+        assert_eq!((patched.created_at.clone(), patched.updated_at.clone()), (t(0), t(1)));
         let empty = UserPatch::parse(parse_object(b"{}", FIELDS).unwrap()).unwrap();
-        assert_eq!(user.patched(empty, "t2"), user);
+        assert_eq!(user.patched(empty, &t(2)), user);
+    }
+
+    #[test]
+    fn stored_users_that_break_the_rules_do_not_decode() {
+        let valid = serde_json::to_value(ada()).unwrap();
+        assert_eq!(serde_json::from_value::<User>(valid.clone()).unwrap(), ada());
+        for (field, bad) in [
+            ("email", Value::from("not-an-address")),
+            ("name", Value::from("")),
+            ("updated_at", Value::from(5)),
+        ] {
+            let mut broken = valid.clone();
+            broken[field] = bad;
+            assert!(serde_json::from_value::<User>(broken).is_err(), "{field}");
+        }
+        let mut shouting = valid;
+        shouting["email"] = Value::from("ADA@X.IO");
+        let decoded = serde_json::from_value::<User>(shouting).unwrap();
+        assert_eq!(decoded.email.as_str(), "ada@x.io", "an address is held lower-cased");
     }
 }

@@ -2,17 +2,43 @@
 //! with what the products service answers (or fails to).
 
 use common::id::ResourceId;
-use common::Problem;
+use common::records::Batch;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
 pub const MAX_FAVORITES: usize = 100;
 
-/// Product ids in the order they were added, without repeats.
+/// Product ids in the order they were added, without repeats, at most
+/// `MAX_FAVORITES`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "Vec<ResourceId>", into = "Vec<ResourceId>")]
 pub struct Favorites(Vec<ResourceId>);
+
+/// A user's favourites are full: adding one more is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FavoritesFull;
+
+impl TryFrom<Vec<ResourceId>> for Favorites {
+    type Error = String;
+    fn try_from(ids: Vec<ResourceId>) -> Result<Self, String> {
+        let mut favorites = Favorites::default();
+        for id in ids {
+            match favorites.add(id) {
+                Ok(true) => {}
+                Ok(false) => return Err("a favourite is listed twice".into()),
+                Err(FavoritesFull) => return Err("more favourites than allowed".into()),
+            }
+        }
+        Ok(favorites)
+    }
+}
+
+impl From<Favorites> for Vec<ResourceId> {
+    fn from(favorites: Favorites) -> Self {
+        favorites.0
+    }
+}
 
 impl Favorites {
     pub fn contains(&self, product_id: &ResourceId) -> bool {
@@ -20,14 +46,12 @@ impl Favorites {
     }
 
     /// Adds a product; `false` when it was already there (adding is idempotent).
-    pub fn add(&mut self, product_id: ResourceId) -> Result<bool, Problem> {
+    pub fn add(&mut self, product_id: ResourceId) -> Result<bool, FavoritesFull> {
         if self.contains(&product_id) {
             return Ok(false);
         }
         if self.0.len() >= MAX_FAVORITES {
-            return Err(Problem::conflict(format!(
-                "a user has at most {MAX_FAVORITES} favourites"
-            )));
+            return Err(FavoritesFull);
         }
         self.0.push(product_id);
         Ok(true)
@@ -126,16 +150,10 @@ fn id_only(id: &ResourceId) -> Map<String, Value> {
     object
 }
 
-/// The products of a `{"items": [...], "missing": [...]}` answer by id, or
-/// `None` when the answer is not of that shape.
+/// The products of a batch answer by id, or `None` when the answer is not
+/// of that shape.
 fn products_by_id(body: &str) -> Option<HashMap<String, Value>> {
-    #[derive(Deserialize)]
-    struct Batch {
-        items: Vec<Value>,
-        #[allow(dead_code)]
-        missing: Vec<String>,
-    }
-    let batch: Batch = serde_json::from_str(body).ok()?;
+    let batch: Batch<Value> = serde_json::from_str(body).ok()?;
     batch
         .items
         .into_iter()
@@ -167,8 +185,20 @@ mod tests {
         for n in 1..MAX_FAVORITES {
             list.add(id(&n.to_string())).unwrap();
         }
-        assert_eq!(list.add(id("one-too-many")).unwrap_err().status, 409);
+        assert_eq!(list.add(id("one-too-many")), Err(FavoritesFull));
         assert_eq!(list.add(id("101")), Ok(false));
+    }
+
+    #[test]
+    fn stored_lists_hold_the_same_rules() {
+        assert_eq!(
+            serde_json::from_str::<Favorites>(r#"["101","102"]"#).unwrap(),
+            favorites(&["101", "102"])
+        );
+        assert!(serde_json::from_str::<Favorites>(r#"["101","101"]"#).is_err());
+        assert!(serde_json::from_str::<Favorites>(r#"["a/b"]"#).is_err());
+        let too_many: Vec<String> = (0..=MAX_FAVORITES).map(|n| n.to_string()).collect();
+        assert!(serde_json::from_str::<Favorites>(&serde_json::to_string(&too_many).unwrap()).is_err());
     }
 
     #[test]

@@ -1,29 +1,21 @@
 //! The users service: users, their unique emails, and their favourite
 //! products, in the `USERS_KV` namespace that only this worker binds.
+//! Reads are served from KV; every write to a user goes through that
+//! user's writer object (`UserWriter`), and every email address has an
+//! object of its own (`EmailClaims`) that decides who may have it.
 
 pub mod domain;
+pub mod emails;
 pub mod favorites;
+pub mod problems;
 pub mod routes;
+pub mod writer;
 
 #[cfg(target_arch = "wasm32")]
 mod handlers;
+#[cfg(target_arch = "wasm32")]
+mod objects;
 
-/// KV keys, namespaced by record kind.
-pub mod keys {
-    use common::collection::Collection;
-    use common::id::ResourceId;
-
-    pub const USERS: Collection = Collection {
-        prefix: "user:",
-        noun: "user",
-    };
-
-    /// Maps a lower-cased address to the id of the user who has it.
-    pub fn email(address: &str) -> String {
-        format!("email:{address}")
-    }
-
-    pub fn favorites(user_id: &ResourceId) -> String {
-        format!("favorites:{user_id}")
-    }
-}
+/// The bindings of the objects' namespaces.
+pub const WRITERS: &str = "USER_WRITERS";
+pub const EMAIL_CLAIMS: &str = "EMAIL_CLAIMS";

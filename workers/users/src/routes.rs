@@ -23,12 +23,12 @@ pub fn resolve(method: &str, path: &str) -> Result<Route, Problem> {
     match segments(path).as_slice() {
         ["health"] => match method {
             "GET" => Ok(Route::Health),
-            _ => Err(not_allowed("GET")),
+            _ => Err(not_allowed("GET, HEAD")),
         },
         ["users"] => match method {
             "GET" => Ok(Route::ListUsers),
             "POST" => Ok(Route::CreateUser),
-            _ => Err(not_allowed("GET, POST")),
+            _ => Err(not_allowed("GET, HEAD, POST")),
         },
         ["users", id] => {
             let id = user_id(id)?;
@@ -37,14 +37,14 @@ pub fn resolve(method: &str, path: &str) -> Result<Route, Problem> {
                 "PUT" => Ok(Route::ReplaceUser(id)),
                 "PATCH" => Ok(Route::PatchUser(id)),
                 "DELETE" => Ok(Route::DeleteUser(id)),
-                _ => Err(not_allowed("GET, PUT, PATCH, DELETE")),
+                _ => Err(not_allowed("GET, HEAD, PUT, PATCH, DELETE")),
             }
         }
         ["users", id, "favorites"] => {
             let id = user_id(id)?;
             match method {
                 "GET" => Ok(Route::ListFavorites(id)),
-                _ => Err(not_allowed("GET")),
+                _ => Err(not_allowed("GET, HEAD")),
             }
         }
         ["users", id, "favorites", product_id] => {
@@ -103,7 +103,7 @@ mod tests {
     fn wrong_methods_are_405_with_allow() {
         let problem = resolve("DELETE", "/users").unwrap_err();
         assert_eq!(problem.status, 405);
-        assert_eq!(problem.headers, vec![("Allow", "GET, POST".to_string())]);
+        assert_eq!(problem.headers, vec![("Allow", "GET, HEAD, POST".to_string())]);
         assert_eq!(resolve("POST", "/users/1").unwrap_err().status, 405);
         assert_eq!(resolve("BREW", "/health").unwrap_err().status, 405);
     }

@@ -1,0 +1,53 @@
+//! How the users service's errors become HTTP problems: the one place.
+
+use crate::domain::User;
+use crate::writer::UserError;
+use common::id::ResourceId;
+use common::records::Record;
+use common::writes::write_problem;
+use common::Problem;
+
+pub fn user_problem(error: UserError, id: &ResourceId) -> Problem {
+    match error {
+        UserError::Write(error) => write_problem(error, User::COLLECTION, id),
+        UserError::EmailTaken(email) => {
+            Problem::conflict(format!("another user already has the email {email}"))
+        }
+        UserError::ClaimsUnavailable => {
+            Problem::unavailable("email addresses cannot be checked now; nothing was written")
+                .with_header("Retry-After", "1")
+        }
+        UserError::FavoritesFull => Problem::conflict(format!(
+            "a user has at most {} favourites",
+            crate::favorites::MAX_FAVORITES
+        )),
+        UserError::ProductUnconfirmed => products_unconfirmed(),
+    }
+}
+
+/// A new favourite that the products service could not confirm.
+pub fn products_unconfirmed() -> Problem {
+    Problem::dependency_unavailable(
+        "the products service cannot confirm the product; nothing was written",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Email;
+    use common::writes::WriteError;
+
+    #[test]
+    fn each_error_has_its_status() {
+        let id = ResourceId::parse("1").unwrap();
+        let status = |error| user_problem(error, &id).status;
+        assert_eq!(status(UserError::Write(WriteError::NotFound)), 404);
+        assert_eq!(status(UserError::Write(WriteError::PreconditionFailed)), 412);
+        assert_eq!(status(UserError::EmailTaken(Email::parse("a@x.io").unwrap())), 409);
+        assert_eq!(status(UserError::FavoritesFull), 409);
+        assert_eq!(status(UserError::ClaimsUnavailable), 503);
+        let unconfirmed = user_problem(UserError::ProductUnconfirmed, &id);
+        assert_eq!((unconfirmed.status, unconfirmed.slug), (503, "dependency-unavailable"));
+    }
+}

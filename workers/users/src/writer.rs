@@ -1,0 +1,476 @@
+//! `UserWriter`: one object per user makes that user's writes one after
+//! another — the user record, its email address (through `EmailClaims`)
+//! and its favourites — each checked against the committed version.
+
+use crate::domain::{Email, User};
+use crate::favorites::{Favorites, FavoritesFull};
+use common::id::ResourceId;
+use common::journal::{Change, Journal, JournalStorage};
+use common::kv::{KeyValue, StoreError};
+use common::records::Record;
+use common::time::Timestamp;
+use common::writes::{edit, Edit, Edited, WriteError};
+use common::Reply;
+use serde::{Deserialize, Serialize};
+
+pub fn favorites_key(user: &ResourceId) -> String {
+    format!("favorites:{user}")
+}
+
+/// A write to one user, as the worker sends it to the user's writer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserWrite {
+    pub id: ResourceId,
+    pub command: UserCommand,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserCommand {
+    Edit {
+        edit: Edit<User>,
+    },
+    /// `confirmed`: the products service said the product exists. Without
+    /// it, only a product already listed is accepted.
+    AddFavorite {
+        product: ResourceId,
+        confirmed: bool,
+    },
+    RemoveFavorite {
+        product: ResourceId,
+    },
+}
+
+/// Why a user write was not made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserError {
+    Write(WriteError),
+    EmailTaken(Email),
+    /// The address's object could not say whether it is free.
+    ClaimsUnavailable,
+    FavoritesFull,
+    /// A new favourite the products service could not confirm.
+    ProductUnconfirmed,
+}
+
+impl From<WriteError> for UserError {
+    fn from(error: WriteError) -> Self {
+        UserError::Write(error)
+    }
+}
+
+impl From<StoreError> for UserError {
+    fn from(error: StoreError) -> Self {
+        UserError::Write(WriteError::Storage(error))
+    }
+}
+
+/// The address objects, as a user's writer talks to them. Their failures
+/// are logged where they happen.
+#[allow(async_fn_in_trait)]
+pub trait EmailClaims {
+    /// `Ok(false)`: another user has the address.
+    async fn claim(&self, email: &Email, owner: &ResourceId) -> Result<bool, StoreError>;
+    async fn confirm(&self, email: &Email, owner: &ResourceId) -> Result<(), StoreError>;
+    async fn release(&self, email: &Email, owner: &ResourceId) -> Result<(), StoreError>;
+}
+
+pub struct UserWriter<'a, S, K, C> {
+    pub journal: Journal<'a, S, K>,
+    pub claims: &'a C,
+}
+
+impl<S: JournalStorage, K: KeyValue, C: EmailClaims> UserWriter<'_, S, K, C> {
+    pub async fn execute(
+        &self,
+        write: UserWrite,
+        if_match: Option<&str>,
+        now: &Timestamp,
+    ) -> Result<Reply, UserError> {
+        let id = &write.id;
+        match write.command {
+            UserCommand::Edit { edit } => self.edit(id, edit, if_match, now).await,
+            UserCommand::AddFavorite { product, confirmed } => {
+                self.add_favorite(id, product, confirmed).await
+            }
+            UserCommand::RemoveFavorite { product } => self.remove_favorite(id, &product).await,
+        }
+    }
+
+    async fn edit(
+        &self,
+        id: &ResourceId,
+        change: Edit<User>,
+        if_match: Option<&str>,
+        now: &Timestamp,
+    ) -> Result<Reply, UserError> {
+        let committed = self.journal.load(&User::COLLECTION.key(id)).await?;
+        let edited = edit(committed.as_deref(), change, if_match, now)?;
+        let mut changes: Vec<Change> = edited.change(id).into_iter().collect();
+        if let Edited::Deleted { .. } = edited {
+            self.journal.load(&favorites_key(id)).await?;
+            changes.push(Change::delete(favorites_key(id)));
+        }
+        let before = edited.before().map(|user| &user.email);
+        let after = edited.after().map(|user| &user.email);
+        let taking = after.filter(|email| Some(*email) != before);
+        let leaving = before.filter(|email| edited.after().is_none() || after != Some(*email));
+        if let Some(email) = taking {
+            match self.claims.claim(email, id).await {
+                Ok(true) => {}
+                Ok(false) => return Err(UserError::EmailTaken(email.clone())),
+                Err(_) => return Err(UserError::ClaimsUnavailable),
+            }
+        }
+        if let Err(error) = self.journal.write(&changes).await {
+            if let Some(email) = taking {
+                let _ = self.claims.release(email, id).await;
+            }
+            return Err(error.into());
+        }
+        // A confirmation that does not arrive is made up for by the claim's
+        // alarm; a release that does not arrive, by the next claim of the
+        // address (both ask this writer).
+        if let Some(email) = taking {
+            let _ = self.claims.confirm(email, id).await;
+        }
+        if let Some(email) = leaving {
+            let _ = self.claims.release(email, id).await;
+        }
+        Ok(edited.reply(id))
+    }
+
+    /// The user's favourites, or 404 when there is no such user.
+    async fn favorites(&self, id: &ResourceId) -> Result<Favorites, UserError> {
+        if self.journal.load(&User::COLLECTION.key(id)).await?.is_none() {
+            return Err(WriteError::NotFound.into());
+        }
+        match self.journal.load(&favorites_key(id)).await? {
+            None => Ok(Favorites::default()),
+            Some(json) => serde_json::from_str(&json).map_err(|_| WriteError::Unreadable.into()),
+        }
+    }
+
+    async fn add_favorite(
+        &self,
+        id: &ResourceId,
+        product: ResourceId,
+        confirmed: bool,
+    ) -> Result<Reply, UserError> {
+        let mut favorites = self.favorites(id).await?;
+        if favorites.contains(&product) {
+            return Ok(Reply::no_content());
+        }
+        if !confirmed {
+            return Err(UserError::ProductUnconfirmed);
+        }
+        favorites
+            .add(product)
+            .map_err(|FavoritesFull| UserError::FavoritesFull)?;
+        self.save_favorites(id, &favorites).await
+    }
+
+    async fn remove_favorite(
+        &self,
+        id: &ResourceId,
+        product: &ResourceId,
+    ) -> Result<Reply, UserError> {
+        let mut favorites = self.favorites(id).await?;
+        if !favorites.remove(product) {
+            return Ok(Reply::no_content());
+        }
+        self.save_favorites(id, &favorites).await
+    }
+
+    async fn save_favorites(
+        &self,
+        id: &ResourceId,
+        favorites: &Favorites,
+    ) -> Result<Reply, UserError> {
+        let json = serde_json::to_string(favorites).map_err(|_| WriteError::Unreadable)?;
+        self.journal
+            .write(&[Change::put(favorites_key(id), json)])
+            .await?;
+        Ok(Reply::no_content())
+    }
+}
+
+/// What a user's writer answers an address object that asks whether the
+/// user has `email`: from the committed record, without waiting for a
+/// write in progress (which may itself be waiting on that object).
+pub fn has_email(committed_user: Option<&str>, email: &Email) -> bool {
+    committed_user
+        .and_then(|json| serde_json::from_str::<User>(json).ok())
+        .is_some_and(|user| user.email == *email)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::UserDraft;
+    use common::testing::{block_on, MemoryJournal, MemoryKv};
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    /// Address objects in memory: who holds what, and what was asked.
+    #[derive(Default)]
+    struct Addresses {
+        holders: RefCell<HashMap<String, (ResourceId, bool)>>,
+        calls: RefCell<Vec<String>>,
+        down: RefCell<bool>,
+    }
+
+    impl Addresses {
+        fn holder(&self, email: &str) -> Option<(ResourceId, bool)> {
+            self.holders.borrow().get(email).cloned()
+        }
+
+        fn log(&self, what: &str, email: &Email) -> Result<(), StoreError> {
+            self.calls.borrow_mut().push(format!("{what} {email}"));
+            match *self.down.borrow() {
+                true => Err(StoreError("claims down".into())),
+                false => Ok(()),
+            }
+        }
+    }
+
+    impl EmailClaims for Addresses {
+        async fn claim(&self, email: &Email, owner: &ResourceId) -> Result<bool, StoreError> {
+            self.log("claim", email)?;
+            let mut holders = self.holders.borrow_mut();
+            match holders.get(email.as_str()) {
+                Some((holder, _)) if holder != owner => Ok(false),
+                _ => {
+                    holders.insert(email.to_string(), (owner.clone(), false));
+                    Ok(true)
+                }
+            }
+        }
+
+        async fn confirm(&self, email: &Email, owner: &ResourceId) -> Result<(), StoreError> {
+            self.log("confirm", email)?;
+            self.holders
+                .borrow_mut()
+                .insert(email.to_string(), (owner.clone(), true));
+            Ok(())
+        }
+
+        async fn release(&self, email: &Email, owner: &ResourceId) -> Result<(), StoreError> {
+            self.log("release", email)?;
+            let mut holders = self.holders.borrow_mut();
+            if holders.get(email.as_str()).is_some_and(|(holder, _)| holder == owner) {
+                holders.remove(email.as_str());
+            }
+            Ok(())
+        }
+    }
+
+    struct World {
+        storage: MemoryJournal,
+        kv: MemoryKv,
+        addresses: Addresses,
+    }
+
+    impl World {
+        fn new() -> Self {
+            Self {
+                storage: MemoryJournal::default(),
+                kv: MemoryKv::default(),
+                addresses: Addresses::default(),
+            }
+        }
+
+        fn run(&self, id: &str, command: UserCommand, if_match: Option<&str>) -> Result<Reply, UserError> {
+            let writer = UserWriter {
+                journal: Journal::new(&self.storage, &self.kv),
+                claims: &self.addresses,
+            };
+            let write = UserWrite { id: ResourceId::parse(id).unwrap(), command };
+            block_on(writer.execute(write, if_match, &Timestamp::from_millis(1)))
+        }
+
+        fn user(&self, id: &str) -> Option<User> {
+            self.kv
+                .value(&format!("user:{id}"))
+                .map(|json| serde_json::from_str(&json).unwrap())
+        }
+
+        fn favorites(&self, id: &str) -> Option<Vec<String>> {
+            self.kv
+                .value(&format!("favorites:{id}"))
+                .map(|json| serde_json::from_str(&json).unwrap())
+        }
+    }
+
+    fn id(raw: &str) -> ResourceId {
+        ResourceId::parse(raw).unwrap()
+    }
+
+    fn draft(email: &str) -> UserDraft {
+        UserDraft {
+            name: "Ada".to_string().try_into().unwrap(),
+            email: Email::parse(email).unwrap(),
+        }
+    }
+
+    fn create(raw_id: &str, email: &str) -> UserCommand {
+        let record = User::create(id(raw_id), draft(email), &Timestamp::from_millis(0));
+        UserCommand::Edit { edit: Edit::Create { record } }
+    }
+
+    fn replace(email: &str) -> UserCommand {
+        UserCommand::Edit { edit: Edit::Replace { draft: draft(email) } }
+    }
+
+    fn add(product: &str) -> UserCommand {
+        UserCommand::AddFavorite { product: id(product), confirmed: true }
+    }
+
+    #[test]
+    fn a_create_claims_writes_then_confirms_the_address() {
+        let world = World::new();
+        assert_eq!(world.run("1", create("1", "a@x.io"), None).unwrap().status, 201);
+        assert_eq!(world.user("1").unwrap().email.as_str(), "a@x.io");
+        assert_eq!(world.addresses.holder("a@x.io"), Some((id("1"), true)));
+        assert_eq!(*world.addresses.calls.borrow(), ["claim a@x.io", "confirm a@x.io"]);
+    }
+
+    #[test]
+    fn an_address_someone_else_has_is_a_conflict_and_nothing_is_written() {
+        let world = World::new();
+        world.run("1", create("1", "a@x.io"), None).unwrap();
+        let taken = world.run("2", create("2", "a@x.io"), None).unwrap_err();
+        assert_eq!(taken, UserError::EmailTaken(Email::parse("a@x.io").unwrap()));
+        assert_eq!(world.user("2"), None);
+        world.run("2", create("2", "b@x.io"), None).unwrap();
+        assert!(matches!(world.run("2", replace("a@x.io"), None), Err(UserError::EmailTaken(_))));
+        assert_eq!(world.user("2").unwrap().email.as_str(), "b@x.io");
+    }
+
+    #[test]
+    fn a_create_kv_refuses_releases_its_claim() {
+        let world = World::new();
+        world.kv.fail_next("put");
+        assert!(matches!(world.run("1", create("1", "a@x.io"), None), Err(UserError::Write(WriteError::Storage(_)))));
+        assert_eq!(world.user("1"), None);
+        assert_eq!(world.addresses.holder("a@x.io"), None, "the claim was released");
+    }
+
+    #[test]
+    fn claims_that_cannot_answer_fail_the_write_before_anything_is_written() {
+        let world = World::new();
+        *world.addresses.down.borrow_mut() = true;
+        assert_eq!(world.run("1", create("1", "a@x.io"), None).unwrap_err(), UserError::ClaimsUnavailable);
+        assert!(world.kv.writes().is_empty());
+    }
+
+    #[test]
+    fn changing_the_address_claims_the_new_one_before_releasing_the_old() {
+        let world = World::new();
+        world.run("1", create("1", "a@x.io"), None).unwrap();
+        world.addresses.calls.borrow_mut().clear();
+        assert_eq!(world.run("1", replace("b@x.io"), None).unwrap().status, 200);
+        assert_eq!(*world.addresses.calls.borrow(), ["claim b@x.io", "confirm b@x.io", "release a@x.io"]);
+        assert_eq!(world.addresses.holder("a@x.io"), None);
+        world.addresses.calls.borrow_mut().clear();
+        world.run("1", replace("b@x.io"), None).unwrap();
+        assert!(world.addresses.calls.borrow().is_empty(), "keeping the address touches no claim");
+    }
+
+    #[test]
+    fn an_address_change_kv_refuses_keeps_the_old_address_and_frees_the_new() {
+        let world = World::new();
+        world.run("1", create("1", "a@x.io"), None).unwrap();
+        world.kv.fail_next("put");
+        assert!(world.run("1", replace("b@x.io"), None).is_err());
+        assert_eq!(world.user("1").unwrap().email.as_str(), "a@x.io");
+        assert_eq!(world.addresses.holder("a@x.io"), Some((id("1"), true)));
+        assert_eq!(world.addresses.holder("b@x.io"), None);
+    }
+
+    #[test]
+    fn if_match_is_checked_against_the_committed_version() {
+        let world = World::new();
+        world.run("1", create("1", "a@x.io"), None).unwrap();
+        let reply = world.run("1", replace("b@x.io"), None).unwrap();
+        let etag = reply.headers.iter().find(|(n, _)| *n == "ETag").unwrap().1.clone();
+        let stale = world.run("1", replace("c@x.io"), Some("\"0000000000000000\"")).unwrap_err();
+        assert_eq!(stale, UserError::Write(WriteError::PreconditionFailed));
+        assert_eq!(world.run("1", replace("c@x.io"), Some(&etag)).unwrap().status, 200);
+    }
+
+    #[test]
+    fn deleting_a_user_deletes_its_favourites_and_frees_its_address() {
+        let world = World::new();
+        world.run("1", create("1", "a@x.io"), None).unwrap();
+        world.run("1", add("101"), None).unwrap();
+        let reply = world.run("1", UserCommand::Edit { edit: Edit::Delete }, None).unwrap();
+        assert_eq!(reply.status, 204);
+        assert_eq!((world.user("1"), world.favorites("1")), (None, None));
+        assert_eq!(world.addresses.holder("a@x.io"), None);
+        assert_eq!(world.run("1", add("102"), None).unwrap_err(), UserError::Write(WriteError::NotFound));
+    }
+
+    #[test]
+    fn a_delete_kv_refuses_halfway_is_undone_whole() {
+        let world = World::new();
+        world.run("1", create("1", "a@x.io"), None).unwrap();
+        world.run("1", add("101"), None).unwrap();
+        world.kv.fail_on("delete", "favorites:1");
+        assert!(world.run("1", UserCommand::Edit { edit: Edit::Delete }, None).is_err());
+        assert!(world.user("1").is_some(), "the user record is back");
+        assert_eq!(world.favorites("1"), Some(vec!["101".to_string()]));
+        assert_eq!(world.addresses.holder("a@x.io"), Some((id("1"), true)));
+    }
+
+    #[test]
+    fn favourites_are_kept_in_order_idempotent_and_bounded() {
+        let world = World::new();
+        world.run("1", create("1", "a@x.io"), None).unwrap();
+        for product in ["101", "102", "101"] {
+            assert_eq!(world.run("1", add(product), None).unwrap().status, 204);
+        }
+        assert_eq!(world.favorites("1"), Some(vec!["101".into(), "102".into()]));
+        for n in 2..crate::favorites::MAX_FAVORITES {
+            world.run("1", add(&format!("p{n}")), None).unwrap();
+        }
+        assert_eq!(world.run("1", add("one-more"), None).unwrap_err(), UserError::FavoritesFull);
+        assert_eq!(world.run("1", add("101"), None).unwrap().status, 204);
+        let remove = |product: &str| UserCommand::RemoveFavorite { product: id(product) };
+        world.run("1", remove("101"), None).unwrap();
+        world.run("1", remove("101"), None).unwrap();
+        assert_eq!(world.favorites("1").unwrap().len(), crate::favorites::MAX_FAVORITES - 1);
+    }
+
+    #[test]
+    fn an_unconfirmed_favourite_is_accepted_only_when_already_listed() {
+        let world = World::new();
+        world.run("1", create("1", "a@x.io"), None).unwrap();
+        world.run("1", add("101"), None).unwrap();
+        let unconfirmed = |product: &str| UserCommand::AddFavorite { product: id(product), confirmed: false };
+        assert_eq!(world.run("1", unconfirmed("101"), None).unwrap().status, 204);
+        assert_eq!(world.run("1", unconfirmed("102"), None).unwrap_err(), UserError::ProductUnconfirmed);
+        assert_eq!(world.favorites("1"), Some(vec!["101".to_string()]));
+    }
+
+    #[test]
+    fn a_favourite_kv_refuses_is_not_kept() {
+        let world = World::new();
+        world.run("1", create("1", "a@x.io"), None).unwrap();
+        world.run("1", add("101"), None).unwrap();
+        world.kv.fail_next("put");
+        assert!(world.run("1", add("102"), None).is_err());
+        assert_eq!(world.favorites("1"), Some(vec!["101".to_string()]));
+        world.run("1", add("103"), None).unwrap();
+        assert_eq!(world.favorites("1"), Some(vec!["101".to_string(), "103".to_string()]));
+    }
+
+    #[test]
+    fn the_address_question_is_answered_from_the_committed_record() {
+        let user = User::create(id("1"), draft("a@x.io"), &Timestamp::from_millis(0));
+        let json = serde_json::to_string(&user).unwrap();
+        assert!(has_email(Some(&json), &Email::parse("A@x.io").unwrap()));
+        assert!(!has_email(Some(&json), &Email::parse("b@x.io").unwrap()));
+        assert!(!has_email(None, &Email::parse("a@x.io").unwrap()));
+    }
+}
