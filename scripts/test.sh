@@ -20,10 +20,17 @@ step "cargo test (the pure code, natively)"
 cargo test --workspace
 
 step "release builds, checked by wrangler deploy --dry-run"
+mkdir -p target
 for name in products users gateway; do
-  wrangler deploy --dry-run --outdir "target/dry-run/$name" -c "wrangler-$name.toml" 2>&1 \
-    | tee "target/dry-run-$name.log" | grep -E "Total Upload|error|Error" || true
-  grep -q "Total Upload" "target/dry-run-$name.log" || { cat "target/dry-run-$name.log"; exit 1; }
+  log="target/dry-run-$name.log"
+  status=0
+  wrangler deploy --dry-run --outdir "target/dry-run/$name" -c "wrangler-$name.toml" >"$log" 2>&1 || status=$?
+  grep -E "Total Upload|error|Error" "$log" || true
+  if [ "$status" -ne 0 ] || ! grep -q "Total Upload" "$log"; then
+    cat "$log"
+    echo "wrangler deploy --dry-run failed for $name (exit status $status)" >&2
+    exit 1
+  fi
 done
 
 step "integration suite (Miniflare, through the gateway)"

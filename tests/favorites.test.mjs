@@ -5,6 +5,14 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { suiteSystem } from "./support/system.mjs";
 import { assertProblem } from "./support/problem.mjs";
+import { standInWorker, standInControl } from "./support/stand-in.mjs";
+import {
+  timed,
+  TRACEPARENT,
+  createUser as createUserOf,
+  storedFavorites,
+  BREAKER_THRESHOLD_OVERRIDE,
+} from "./support/helpers.mjs";
 
 const GATEWAY_TIMEOUT_MS = 3000;
 const MAX_FAVORITES = 100;
@@ -15,61 +23,11 @@ const TRACE_HEADERS = {
   traceparent: `00-${TRACE_ID}-${SENT_PARENT_ID}-01`,
 };
 
-/**
- * A products worker that says every product exists, serves the real shapes
- * (`/products/:id`, `/products?ids=`), counts calls per route, records the
- * headers each call carried, and fails on demand. Control routes, reached
- * through the gateway: GET|DELETE /products/__calls, PUT /products/__mode/:mode.
- */
-const STAND_IN_PRODUCTS = `
-let mode = "ok";
-let calls = {};
-let seen = [];
-const json = (status, body) =>
-  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
-const product = (id) => ({ id, name: "Product " + id, price: { amount: 100, currency: "EUR" }, stock: 1 });
-
-export default {
-  async fetch(request) {
-    const url = new URL(request.url);
-    if (url.pathname === "/products/__calls") {
-      if (request.method === "DELETE") {
-        calls = {};
-        seen = [];
-      }
-      return json(200, { calls, seen });
-    }
-    const switched = url.pathname.match(/^\\/products\\/__mode\\/(\\w+)$/);
-    if (switched) {
-      mode = switched[1];
-      return json(200, { mode });
-    }
-    const ids = url.searchParams.get("ids");
-    const call = request.method + " " + url.pathname + (ids === null ? "" : "?ids=");
-    calls[call] = (calls[call] ?? 0) + 1;
-    seen.push({
-      call,
-      ids,
-      request_id: request.headers.get("x-request-id"),
-      traceparent: request.headers.get("traceparent"),
-    });
-    if (mode === "throw") throw new Error("stand-in products throws");
-    if (mode === "hang") await new Promise((resolve) => setTimeout(resolve, 10000));
-    if (mode === "error") return new Response("stand-in products fails", { status: 500 });
-    if (mode === "garbage") return new Response("{not json", { status: 200, headers: { "content-type": "application/json" } });
-    if (ids !== null) return json(200, { items: ids.split(",").map(product), missing: [] });
-    const one = url.pathname.match(/^\\/products\\/([^/]+)$/);
-    if (one && request.method === "GET") return json(200, product(one[1]));
-    return json(404, { error: "no such route in the stand-in" });
-  },
-};
-`;
-
 /** How the stand-in fails, by mode, as test names say it. */
 const FAILURES = {
   throw: "throws",
   hang: "hangs",
-  error: "answers 500",
+  text500: "answers 500",
   garbage: "answers invalid JSON",
 };
 
@@ -77,15 +35,7 @@ function assertNoContent(response) {
   assert.equal(response.status, 204, response.text);
 }
 
-let users = 0;
-async function createUser(request) {
-  users += 1;
-  const response = await request("POST", "/users", {
-    body: { name: `Fan ${users}`, email: `fan-${users}-${Date.now()}@example.com` },
-  });
-  assert.equal(response.status, 201, response.text);
-  return response.json.id;
-}
+const createUser = async (request) => (await createUserOf(request, { name: "Fan" })).user.id;
 
 const favorite = (request, userId, productId, headers) =>
   request("PUT", `/users/${userId}/favorites/${productId}`, { headers });
@@ -97,22 +47,10 @@ async function favoriteAll(request, userId, productIds) {
   for (const productId of productIds) assertNoContent(await favorite(request, userId, productId));
 }
 
-/** The favourites as users stored them, or null. */
-async function storedFavorites(system, userId) {
-  const stored = await (await system.kv("users", "USERS_KV")).get(`favorites:${userId}`);
-  return stored === null ? null : JSON.parse(stored);
-}
-
 async function product(request, id) {
   const response = await request("GET", `/products/${id}`);
   assert.equal(response.status, 200, response.text);
   return response.json;
-}
-
-async function timed(action) {
-  const started = Date.now();
-  const response = await action();
-  return { response, elapsed: Date.now() - started };
 }
 
 describe("favourites with the real products", () => {
@@ -225,38 +163,13 @@ describe("favourites with the real products", () => {
 
 describe("favourites with a stand-in products", () => {
   const context = suiteSystem({
-    standIns: { products: STAND_IN_PRODUCTS },
+    standIns: { products: standInWorker("products") },
     vars: {
       users: { PRODUCTS_TIMEOUT_MS: "300" },
-      // Several 503s in a row must not open the gateway's breaker for users.
-      gateway: { BREAKER_THRESHOLD: "1000" },
+      gateway: BREAKER_THRESHOLD_OVERRIDE,
     },
   });
-
-  async function productsCalls() {
-    const response = await context.request("GET", "/products/__calls");
-    assert.equal(response.status, 200, response.text);
-    return response.json;
-  }
-
-  async function resetProductsCalls() {
-    assert.equal((await context.request("DELETE", "/products/__calls")).status, 200);
-  }
-
-  async function setProductsMode(mode) {
-    const response = await context.request("PUT", `/products/__mode/${mode}`);
-    assert.equal(response.status, 200, response.text);
-  }
-
-  /** Runs `action` while the stand-in fails in `mode`, then heals it. */
-  async function whileProducts(mode, action) {
-    await setProductsMode(mode);
-    try {
-      return await action();
-    } finally {
-      await setProductsMode("ok");
-    }
-  }
+  const products = standInControl(context, "products");
 
   it("expanding 10 favourites costs exactly one GET /products?ids= call", async () => {
     const { request } = context;
@@ -264,14 +177,14 @@ describe("favourites with a stand-in products", () => {
     const ids = Array.from({ length: 10 }, (_, n) => `batch-${n + 1}`);
     await favoriteAll(request, userId, ids);
 
-    await resetProductsCalls();
+    await products.reset();
     const response = await favorites(request, userId);
     assert.equal(response.status, 200, response.text);
     assert.deepEqual(response.json.items.map((item) => item.id), ids);
     assert.equal(response.json.items[0].name, "Product batch-1");
     assert.equal(response.json.degraded, false);
 
-    const { calls, seen } = await productsCalls();
+    const { calls, seen } = await products.state();
     assert.deepEqual(calls, { "GET /products?ids=": 1 });
     assert.deepEqual(seen[0].ids.split(",").sort(), [...ids].sort());
   });
@@ -279,20 +192,20 @@ describe("favourites with a stand-in products", () => {
   it("the request id and the trace travel from users to products", async () => {
     const { request } = context;
     const userId = await createUser(request);
-    await resetProductsCalls();
+    await products.reset();
     assertNoContent(await favorite(request, userId, "traced", TRACE_HEADERS));
     const response = await favorites(request, userId, TRACE_HEADERS);
     assert.equal(response.status, 200, response.text);
     assert.equal(response.headers.get("x-request-id"), "fav-trace-1");
 
-    const { seen } = await productsCalls();
+    const seen = await products.seen();
     assert.deepEqual(
       seen.map((call) => call.call),
       ["GET /products/traced", "GET /products?ids="],
     );
     for (const { call, request_id, traceparent } of seen) {
       assert.equal(request_id, "fav-trace-1", call);
-      assert.match(traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/, call);
+      assert.match(traceparent, TRACEPARENT, call);
       assert.equal(traceparent.slice(3, 35), TRACE_ID, call);
       assert.notEqual(traceparent.slice(36, 52), SENT_PARENT_ID, call);
     }
@@ -308,13 +221,13 @@ describe("favourites with a stand-in products", () => {
     assert.deepEqual(await storedFavorites(system, userId), ids);
   });
 
-  for (const mode of ["throw", "hang", "error"]) {
+  for (const mode of ["throw", "hang", "text500"]) {
     it(`PUT is a 503 problem and writes nothing when products ${FAILURES[mode]}`, async () => {
       const { request, system } = context;
       const userId = await createUser(request);
       await favoriteAll(request, userId, ["kept"]);
 
-      const { response, elapsed } = await whileProducts(mode, () =>
+      const { res: response, elapsed } = await products.during(mode, () =>
         timed(() => favorite(request, userId, "unconfirmed")),
       );
       assertProblem(response, 503);
@@ -328,14 +241,14 @@ describe("favourites with a stand-in products", () => {
     });
   }
 
-  for (const mode of ["throw", "hang", "garbage", "error"]) {
+  for (const mode of ["throw", "hang", "garbage", "text500"]) {
     it(`GET degrades to bare ids, in order, when products ${FAILURES[mode]}`, async () => {
       const { request } = context;
       const userId = await createUser(request);
       const ids = ["second-hand", "first-hand", "third-hand"];
       await favoriteAll(request, userId, ids);
 
-      const { response, elapsed } = await whileProducts(mode, () =>
+      const { res: response, elapsed } = await products.during(mode, () =>
         timed(() => favorites(request, userId)),
       );
       assert.equal(response.status, 200, response.text);

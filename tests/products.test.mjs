@@ -6,11 +6,10 @@ import { randomUUID } from "node:crypto";
 import { suiteSystem } from "./support/system.mjs";
 import { assertProblem } from "./support/problem.mjs";
 import { describeCollectionContract } from "./support/resource-contract.mjs";
+import { UUID, RFC3339_UTC } from "./support/helpers.mjs";
 
 const { request } = suiteSystem();
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 const MAX_AMOUNT = 2 ** 53 - 1;
 
 const LAPTOP = {

@@ -2,15 +2,12 @@
 // What users shares with products is in support/resource-contract.mjs.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
 import { suiteSystem } from "./support/system.mjs";
 import { assertProblem } from "./support/problem.mjs";
 import { describeCollectionContract } from "./support/resource-contract.mjs";
+import { UUID, RFC3339_UTC, uniqueEmail, createUser as createUserOf } from "./support/helpers.mjs";
 
 const { request } = suiteSystem();
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
 function assertUser(user) {
   assert.deepEqual(Object.keys(user).sort(), ["created_at", "email", "id", "name", "updated_at"]);
@@ -18,16 +15,10 @@ function assertUser(user) {
   assert.match(user.updated_at, RFC3339_UTC);
 }
 
-const uniqueEmail = (tag = "u") => `${tag}-${randomUUID()}@example.com`;
-
 const draft = (fields = {}) => ({ name: "Test User", email: uniqueEmail(), ...fields });
 
-/** Creates a user of its own for a test. */
-async function createUser(fields = {}) {
-  const res = await request("POST", "/users", { body: draft(fields) });
-  assert.equal(res.status, 201, res.text);
-  return { user: res.json, etag: res.headers.get("etag") };
-}
+/** Creates a user of its own for a test: { user, etag }. */
+const createUser = (fields = {}) => createUserOf(request, fields);
 
 async function getUser(id) {
   return request("GET", `/users/${id}`);

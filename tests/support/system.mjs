@@ -8,6 +8,7 @@ import { parse as parseToml } from "smol-toml";
 import { readFileSync, existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseJson } from "./helpers.mjs";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const WORKERS = ["gateway", "users", "products"];
@@ -170,13 +171,7 @@ export function client(system) {
     }
     const response = await fetch(system.url + path, init);
     const text = await response.text();
-    let json;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
-    }
-    return { status: response.status, headers: response.headers, text, json };
+    return { status: response.status, headers: response.headers, text, json: parseJson(text) };
   };
 }
 
