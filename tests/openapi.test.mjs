@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, suiteSystem } from "./support/system.mjs";
 
-const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
 const read = (path) => readFileSync(join(ROOT, path), "utf8");
 
 /** The `pub fn resolve` body of a router source file. */
@@ -30,9 +30,12 @@ function serviceRoutes(file) {
     const segments = arm[1].split(",").map((s) => s.trim());
     const path = "/" + segments.map((s) => (s.startsWith('"') ? JSON.parse(s) : `{${s}}`)).join("/");
     const methods = [...chunk.matchAll(/"([A-Z]+)"\s*=>/g)].map((m) => m[1]);
-    return methods.map((method) => ({ method, path }));
+    return methods.flatMap(withHead).map((method) => ({ method, path }));
   });
 }
+
+/** The services route HEAD as GET (`Inbound::routing_method`). */
+const withHead = (method) => (method === "GET" ? ["GET", "HEAD"] : [method]);
 
 /**
  * The gateway's own routes (`Some("health") if path == "/health" => own(…)`,
@@ -43,7 +46,7 @@ function gatewayRouting() {
   const body = resolveBody(read("workers/gateway/src/routes.rs"));
   const ownClosure = body.match(/let own = \|[^|]*\| match method \{([\s\S]*?)\};/);
   assert.ok(ownClosure, "the gateway's own-route closure");
-  const ownMethods = [...ownClosure[1].matchAll(/"([A-Z]+)"\s*=>/g)].map((m) => m[1]);
+  const ownMethods = [...ownClosure[1].matchAll(/"([A-Z]+)"(?=\s*(?:\||=>))/g)].map((m) => m[1]);
   const own = [...body.matchAll(/Some\("[^"]+"\) if path == "([^"]+)" => own\(/g)].flatMap((m) =>
     ownMethods.map((method) => ({ method, path: m[1] })),
   );
@@ -107,10 +110,10 @@ test("GET /openapi.json is an OpenAPI 3.1 JSON document", async () => {
 test("the routers parse into the expected shape", () => {
   const served = servedRoutes().map(key);
   // A guard against the parser silently finding nothing.
-  for (const route of ["GET /health", "GET /openapi.json", "GET /users", "POST /users", "DELETE /users/{}", "PUT /users/{}/favorites/{}", "GET /products", "PATCH /products/{}"]) {
+  for (const route of ["GET /health", "HEAD /health", "GET /openapi.json", "GET /users", "HEAD /users/{}", "POST /users", "DELETE /users/{}", "PUT /users/{}/favorites/{}", "GET /products", "PATCH /products/{}"]) {
     assert.ok(served.includes(route), `${route} in ${served.join(", ")}`);
   }
-  assert.ok(!served.some((route) => route.endsWith(" /health") && route !== "GET /health"));
+  assert.ok(!served.some((route) => route.endsWith(" /health") && !["GET /health", "HEAD /health"].includes(route)));
 });
 
 test("every documented operation is answered (not 404 for no route, not 405, not 401)", async () => {

@@ -198,10 +198,10 @@ export function describeCollectionContract({
   // -------------------------------------------------------------- methods
 
   const wrongMethods = [
-    ["DELETE", path, "GET, POST"],
-    ["PUT", path, "GET, POST"],
-    ["PATCH", path, "GET, POST"],
-    ["POST", itemPath(seededIds[0]), "GET, PUT, PATCH, DELETE"],
+    ["DELETE", path, "GET, HEAD, POST"],
+    ["PUT", path, "GET, HEAD, POST"],
+    ["PATCH", path, "GET, HEAD, POST"],
+    ["POST", itemPath(seededIds[0]), "GET, HEAD, PUT, PATCH, DELETE"],
   ];
 
   for (const [method, target, allow] of wrongMethods) {

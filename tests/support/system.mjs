@@ -88,6 +88,9 @@ export function seedEntries(name) {
  * its config's (for example a shorter breaker cooldown); `ratelimits` maps
  * a worker name to `{ BINDING: { limit } }` overrides of its rate limits
  * (`{ BINDING: null }` leaves the binding out).
+ * `objects` maps a worker name to `{ BINDING: { className, scriptName } }`
+ * overrides of its Durable Object bindings, and `extraWorkers` adds workers
+ * (`{ name, script }`): together, how a failing object is staged.
  * `keepLogs: false` drops what the workers print (for benchmarks);
  * `inspectorPort` opens workerd's V8 inspector (for profiles).
  */
@@ -95,6 +98,8 @@ export async function startSystem({
   standIns = {},
   vars = {},
   ratelimits = {},
+  objects = {},
+  extraWorkers = [],
   seed = true,
   keepLogs = true,
   inspectorPort,
@@ -102,10 +107,18 @@ export async function startSystem({
   const output = [];
   const collect = (stream) =>
     keepLogs ? stream.on("data", (chunk) => output.push(chunk.toString())) : stream.resume();
-  const workers = WORKERS.map((name) =>
-    standIns[name]
-      ? standIn(name, standIns[name])
-      : workerOptions(name, { vars: vars[name], ratelimits: ratelimits[name] }),
+  const workers = WORKERS.map((name) => {
+    if (standIns[name]) return standIn(name, standIns[name]);
+    const options = workerOptions(name, { vars: vars[name], ratelimits: ratelimits[name] });
+    return { ...options, durableObjects: { ...options.durableObjects, ...objects[name] } };
+  });
+  workers.push(
+    ...extraWorkers.map(({ name, script }) => ({
+      name,
+      modules: true,
+      script,
+      compatibilityDate: readConfig("gateway").compatibility_date,
+    })),
   );
   const mf = new Miniflare({
     host: "127.0.0.1",

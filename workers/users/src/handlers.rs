@@ -64,14 +64,19 @@ async fn handle(inbound: &Inbound, env: &Env) -> Result<Answer, Problem> {
         Route::DeleteUser(id) => edit(id, Edit::Delete).await,
         Route::ListFavorites(id) => favorites(&kv, inbound, env, id).await.map(Answer::from),
         Route::AddFavorite(id, product) => {
-            let confirmed = match check_product(inbound, env, &product).await {
-                ProductCheck::Exists => true,
-                ProductCheck::Absent => {
-                    return Err(Problem::not_found(format!("product {product} does not exist")))
-                }
-                // Only a product already listed needs no confirmation.
-                ProductCheck::Unknown => false,
-            };
+            // A product already listed needs no confirmation (the writer
+            // checks the list it has committed); KV's copy says whether to ask.
+            let listed = stored_favorites(&kv, &id).await?.contains(&product);
+            let confirmed = !listed
+                && match check_product(inbound, env, &product).await {
+                    ProductCheck::Exists => true,
+                    ProductCheck::Absent => {
+                        return Err(Problem::not_found(format!(
+                            "product {product} does not exist"
+                        )))
+                    }
+                    ProductCheck::Unknown => false,
+                };
             let command = UserCommand::AddFavorite { product, confirmed };
             write(env, inbound, id, command).await
         }
@@ -102,13 +107,7 @@ async fn favorites(
     id: ResourceId,
 ) -> Result<Reply, Problem> {
     records::read::<User>(kv, &id, None).await?;
-    let favorites: Favorites = match kv.get(&favorites_key(&id)).await {
-        Ok(None) => Favorites::default(),
-        Ok(Some(json)) => serde_json::from_str(&json).map_err(|_| {
-            unreadable(format!("the stored favourites of user {id} cannot be read"))
-        })?,
-        Err(error) => return Err(storage_unavailable(error)),
-    };
+    let favorites = stored_favorites(kv, &id).await?;
     let batch = match favorites.is_empty() {
         true => None,
         false => ask_products(inbound, env, &favorites.batch_path())
@@ -121,6 +120,17 @@ async fn favorites(
         200,
         &FavoritesView::new(id, &favorites, batch.as_deref()),
     ))
+}
+
+/// A user's favourites as KV has them.
+async fn stored_favorites(kv: &KvStore, id: &ResourceId) -> Result<Favorites, Problem> {
+    match kv.get(&favorites_key(id)).await {
+        Ok(None) => Ok(Favorites::default()),
+        Ok(Some(json)) => serde_json::from_str(&json).map_err(|_| {
+            unreadable(format!("the stored favourites of user {id} cannot be read"))
+        }),
+        Err(error) => Err(storage_unavailable(error)),
+    }
 }
 
 async fn check_product(inbound: &Inbound, env: &Env, product: &ResourceId) -> ProductCheck {
