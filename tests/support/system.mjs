@@ -39,7 +39,7 @@ export function devApiKey() {
 }
 
 /** Miniflare options for one worker, derived from its wrangler config. */
-export function workerOptions(name, { vars = {}, ratelimits = {} } = {}) {
+export function workerOptions(name, { vars = {}, ratelimits = {}, outbound } = {}) {
   const config = readConfig(name);
   const main = join(ROOT, config.main);
   const options = {
@@ -53,6 +53,7 @@ export function workerOptions(name, { vars = {}, ratelimits = {} } = {}) {
     bindings: { ...(config.vars ?? {}), ...devSecrets(), ...vars },
     kvNamespaces: Object.fromEntries((config.kv_namespaces ?? []).map((kv) => [kv.binding, kv.id])),
     durableObjects: durableObjects(config),
+    ...(outbound ? { outboundService: outbound } : {}),
     serviceBindings: Object.fromEntries((config.services ?? []).map((s) => [s.binding, s.service])),
     ratelimits: Object.fromEntries(
       (config.ratelimits ?? [])
@@ -87,7 +88,9 @@ export function seedEntries(name) {
  * that replaces it; `vars` maps a worker name to variables that override
  * its config's (for example a shorter breaker cooldown); `ratelimits` maps
  * a worker name to `{ BINDING: { limit } }` overrides of its rate limits
- * (`{ BINDING: null }` leaves the binding out).
+ * (`{ BINDING: null }` leaves the binding out); `outbound` maps a worker
+ * name to a function that answers that worker's outgoing `fetch`es
+ * (Miniflare's `outboundService`).
  * `objects` maps a worker name to `{ BINDING: { className, scriptName } }`
  * overrides of its Durable Object bindings, and `extraWorkers` adds workers
  * (`{ name, script }`): together, how a failing object is staged.
@@ -98,6 +101,7 @@ export async function startSystem({
   standIns = {},
   vars = {},
   ratelimits = {},
+  outbound = {},
   objects = {},
   extraWorkers = [],
   seed = true,
@@ -109,7 +113,7 @@ export async function startSystem({
     keepLogs ? stream.on("data", (chunk) => output.push(chunk.toString())) : stream.resume();
   const workers = WORKERS.map((name) => {
     if (standIns[name]) return standIn(name, standIns[name]);
-    const options = workerOptions(name, { vars: vars[name], ratelimits: ratelimits[name] });
+    const options = workerOptions(name, { vars: vars[name], ratelimits: ratelimits[name], outbound: outbound[name] });
     return { ...options, durableObjects: { ...options.durableObjects, ...objects[name] } };
   });
   workers.push(

@@ -76,7 +76,14 @@ mod tests {
         assert_eq!(key().open("product:", &sealed), None);
         assert_eq!(CursorKey::from_secret("other").open("user:", &sealed), None);
         assert_eq!(key().open("user:", &sealed[..sealed.len() - 1]), None);
-        for garbage in ["", ".", "garbage", "AAAA", "a.b", &sealed[sealed.len() - 17..]] {
+        for garbage in [
+            "",
+            ".",
+            "garbage",
+            "AAAA",
+            "a.b",
+            &sealed[sealed.len() - 17..],
+        ] {
             assert_eq!(key().open("user:", garbage), None, "{garbage:?}");
         }
     }

@@ -153,7 +153,10 @@ mod tests {
         block_on(journal.load("a")).unwrap();
         block_on(journal.load("b")).unwrap();
         block_on(journal.write(&two_records())).unwrap();
-        assert_eq!((kv.value("a").as_deref(), kv.value("b")), (Some("A2"), None));
+        assert_eq!(
+            (kv.value("a").as_deref(), kv.value("b")),
+            (Some("A2"), None)
+        );
         assert_eq!(storage.committed_value("a"), Some(Some("A2".into())));
         assert_eq!(storage.committed_value("b"), Some(None));
         assert!(!storage.has_pending());
@@ -167,7 +170,11 @@ mod tests {
         block_on(journal.load("b")).unwrap();
         kv.fail_next("delete");
         assert!(block_on(journal.write(&two_records())).is_err());
-        assert_eq!(kv.value("a").as_deref(), Some("A1"), "the first half is undone");
+        assert_eq!(
+            kv.value("a").as_deref(),
+            Some("A1"),
+            "the first half is undone"
+        );
         assert_eq!(kv.value("b").as_deref(), Some("B1"));
         assert_eq!(storage.committed_value("a"), Some(Some("A1".into())));
         assert!(!storage.has_pending());
@@ -187,7 +194,10 @@ mod tests {
         kv.heal();
         block_on(journal.load("a")).unwrap();
         assert!(!storage.has_pending());
-        assert_eq!((kv.value("a").as_deref(), kv.value("b").as_deref()), (Some("A1"), Some("B1")));
+        assert_eq!(
+            (kv.value("a").as_deref(), kv.value("b").as_deref()),
+            (Some("A1"), Some("B1"))
+        );
     }
 
     #[test]
@@ -200,7 +210,10 @@ mod tests {
         assert!(block_on(journal.write(&two_records())).is_err());
         assert_eq!(kv.value("a").as_deref(), Some("A2"), "KV had taken it");
         assert_eq!(block_on(journal.load("a")).unwrap().as_deref(), Some("A1"));
-        assert_eq!((kv.value("a").as_deref(), kv.value("b").as_deref()), (Some("A1"), Some("B1")));
+        assert_eq!(
+            (kv.value("a").as_deref(), kv.value("b").as_deref()),
+            (Some("A1"), Some("B1"))
+        );
     }
 
     #[test]

@@ -48,7 +48,10 @@ pub fn storage_unavailable(_: StoreError) -> Problem {
 }
 
 pub fn unreadable_record(collection: Collection, id: &ResourceId) -> Problem {
-    unreadable(format!("the stored {} {id} cannot be read", collection.noun))
+    unreadable(format!(
+        "the stored {} {id} cannot be read",
+        collection.noun
+    ))
 }
 
 /// Stored data that no longer decodes: a 500 that says which.
@@ -195,12 +198,20 @@ mod tests {
     fn missing_unreadable_and_unavailable_records_have_their_own_answers() {
         let kv = store();
         let missing = block_on(read::<Thing>(&kv, &id("9"), None)).unwrap_err();
-        assert_eq!((missing.status, missing.detail.as_str()), (404, "thing 9 does not exist"));
+        assert_eq!(
+            (missing.status, missing.detail.as_str()),
+            (404, "thing 9 does not exist")
+        );
         let corrupt = block_on(read::<Thing>(&kv, &id("2"), None)).unwrap_err();
         assert_eq!(corrupt.status, 500);
         assert_eq!(corrupt.detail, "the stored thing 2 cannot be read");
         kv.fail_next("get");
-        assert_eq!(block_on(read::<Thing>(&kv, &id("1"), None)).unwrap_err().status, 503);
+        assert_eq!(
+            block_on(read::<Thing>(&kv, &id("1"), None))
+                .unwrap_err()
+                .status,
+            503
+        );
     }
 
     #[test]
@@ -213,7 +224,11 @@ mod tests {
         let cursor = first["next_cursor"].as_str().unwrap().to_string();
         assert!(key.open("thing:", &cursor).is_some());
         let query = format!("limit=2&cursor={cursor}");
-        let rest = body(&block_on(page::<Thing>(&store(), &query, &key)).unwrap().reply);
+        let rest = body(
+            &block_on(page::<Thing>(&store(), &query, &key))
+                .unwrap()
+                .reply,
+        );
         assert_eq!(rest["items"], serde_json::json!([{"id":"3","size":3}]));
         assert_eq!(rest["next_cursor"], Value::Null);
     }

@@ -20,10 +20,12 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
-/// Which calls fail: an operation name ("get", "put", …), for one key or
+/// A call that fails: an operation name ("get", "put", …), for one key or
 /// any, a number of times (`None`: always).
+type FailureRule = (String, Option<String>, Option<usize>);
+
 #[derive(Debug, Default)]
-struct Failures(RefCell<Vec<(String, Option<String>, Option<usize>)>>);
+struct Failures(RefCell<Vec<FailureRule>>);
 
 impl Failures {
     fn add(&self, operation: &str, key: Option<&str>, times: Option<usize>) {

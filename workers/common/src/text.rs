@@ -88,12 +88,18 @@ mod tests {
 
     #[test]
     fn text_is_checked_from_bodies_and_from_storage() {
-        assert_eq!(Short::from_json(&Value::from(" ab ")).unwrap().as_str(), "ab");
+        assert_eq!(
+            Short::from_json(&Value::from(" ab ")).unwrap().as_str(),
+            "ab"
+        );
         assert!(Short::from_json(&Value::from("abcd")).is_err());
         assert!(serde_json::from_str::<Short>("\"\"").is_err());
         assert!(serde_json::from_str::<Short>("\"a\\u0000\"").is_err());
         assert!(serde_json::from_str::<Text<0, 5, true>>("\"a\\nb\"").is_ok());
-        assert_eq!(serde_json::to_string(&Short::try_from("ab".to_string()).unwrap()).unwrap(), "\"ab\"");
+        assert_eq!(
+            serde_json::to_string(&Short::try_from("ab".to_string()).unwrap()).unwrap(),
+            "\"ab\""
+        );
     }
 
     #[test]
@@ -101,6 +107,11 @@ mod tests {
         assert_eq!(Count::from_json(&Value::from(5.0)).unwrap().get(), 5);
         assert!(serde_json::from_str::<Count>("9007199254740992").is_err());
         assert!(serde_json::from_str::<Count>("-1").is_err());
-        assert_eq!(serde_json::from_str::<Count>("9007199254740991").unwrap().get(), MAX_SAFE_INTEGER);
+        assert_eq!(
+            serde_json::from_str::<Count>("9007199254740991")
+                .unwrap()
+                .get(),
+            MAX_SAFE_INTEGER
+        );
     }
 }

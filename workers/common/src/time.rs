@@ -98,13 +98,27 @@ mod tests {
 
     #[test]
     fn timestamps_are_rfc3339_utc() {
-        for good in ["2026-11-26T05:34:56.789Z", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00.5Z"] {
+        for good in [
+            "2026-11-26T05:34:56.789Z",
+            "2026-01-01T00:00:00Z",
+            "2026-01-01T00:00:00.5Z",
+        ] {
             assert!(Timestamp::parse(good).is_some(), "{good}");
         }
-        for bad in ["", "2026-11-26", "2026-11-26T05:34:56", "2026-11-26T05:34:56.Z", "2026-11-26 05:34:56Z", "x026-11-26T05:34:56Z"] {
+        for bad in [
+            "",
+            "2026-11-26",
+            "2026-11-26T05:34:56",
+            "2026-11-26T05:34:56.Z",
+            "2026-11-26 05:34:56Z",
+            "x026-11-26T05:34:56Z",
+        ] {
             assert!(Timestamp::parse(bad).is_none(), "{bad}");
         }
-        assert_eq!(Timestamp::from_millis(0).as_str(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            Timestamp::from_millis(0).as_str(),
+            "1970-01-01T00:00:00.000Z"
+        );
     }
 
     #[test]

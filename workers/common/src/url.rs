@@ -158,8 +158,8 @@ mod tests {
             }
         );
         let sealed = key().seal("user:", "kv-cursor");
-        let page =
-            PageRequest::from_query(&format!("limit=100&cursor={sealed}"), "user:", &key()).unwrap();
+        let page = PageRequest::from_query(&format!("limit=100&cursor={sealed}"), "user:", &key())
+            .unwrap();
         assert_eq!(
             (page.limit, page.cursor.as_deref()),
             (100, Some("kv-cursor"))
@@ -182,5 +182,4 @@ mod tests {
             );
         }
     }
-
 }

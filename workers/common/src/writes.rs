@@ -85,10 +85,21 @@ pub fn write_problem(error: WriteError, collection: Collection, id: &ResourceId)
 #[derive(Debug, Clone, PartialEq)]
 pub enum Edited<R> {
     /// Nothing to write: the edit changes nothing.
-    Unchanged { json: String },
-    Created { record: R, json: String },
-    Updated { before: R, record: R, json: String },
-    Deleted { before: R },
+    Unchanged {
+        json: String,
+    },
+    Created {
+        record: R,
+        json: String,
+    },
+    Updated {
+        before: R,
+        record: R,
+        json: String,
+    },
+    Deleted {
+        before: R,
+    },
 }
 
 impl<R: Resource> Edited<R> {
@@ -127,9 +138,7 @@ impl<R: Resource> Edited<R> {
             Edited::Created { json, .. } => {
                 Reply::created(representation(json, None), R::COLLECTION.location(id))
             }
-            Edited::Updated { json, .. } | Edited::Unchanged { json } => {
-                representation(json, None)
-            }
+            Edited::Updated { json, .. } | Edited::Unchanged { json } => representation(json, None),
             Edited::Deleted { .. } => Reply::no_content(),
         }
     }
@@ -262,18 +271,33 @@ mod tests {
     fn create_only_where_there_is_nothing() {
         let created = edit(None, Edit::Create { record: note("a") }, None, &t(1)).unwrap();
         let change = created.change(&note("a").id).unwrap();
-        assert_eq!((change.key.as_str(), change.value), ("note:1", Some(stored("a"))));
+        assert_eq!(
+            (change.key.as_str(), change.value),
+            ("note:1", Some(stored("a")))
+        );
         let reply = created.reply(&note("a").id);
         assert_eq!(reply.status, 201);
-        assert!(reply.headers.contains(&("Location", "/notes/1".to_string())));
-        let again = edit(Some(&stored("a")), Edit::Create { record: note("a") }, None, &t(1));
+        assert!(reply
+            .headers
+            .contains(&("Location", "/notes/1".to_string())));
+        let again = edit(
+            Some(&stored("a")),
+            Edit::Create { record: note("a") },
+            None,
+            &t(1),
+        );
         assert_eq!(again.unwrap_err(), WriteError::AlreadyExists);
     }
 
     #[test]
     fn updates_need_a_record_and_a_matching_if_match() {
-        let patch = || Edit::<Note>::Patch { patch: Some("b".into()) };
-        assert_eq!(edit(None, patch(), None, &t(1)).unwrap_err(), WriteError::NotFound);
+        let patch = || Edit::<Note>::Patch {
+            patch: Some("b".into()),
+        };
+        assert_eq!(
+            edit(None, patch(), None, &t(1)).unwrap_err(),
+            WriteError::NotFound
+        );
         let json = stored("a");
         let tag = etag_of(json.as_bytes());
         assert_eq!(
@@ -290,10 +314,21 @@ mod tests {
     #[test]
     fn an_edit_that_changes_nothing_writes_nothing() {
         let json = stored("a");
-        let same = edit(Some(&json), Edit::<Note>::Patch { patch: None }, None, &t(5)).unwrap();
+        let same = edit(
+            Some(&json),
+            Edit::<Note>::Patch { patch: None },
+            None,
+            &t(5),
+        )
+        .unwrap();
         assert_eq!(same, Edited::Unchanged { json: json.clone() });
         assert_eq!(same.change(&note("a").id), None);
-        let replaced = edit(Some(&json), Edit::<Note>::Replace { draft: "a".into() }, None, &t(5));
+        let replaced = edit(
+            Some(&json),
+            Edit::<Note>::Replace { draft: "a".into() },
+            None,
+            &t(5),
+        );
         assert!(matches!(replaced, Ok(Edited::Unchanged { .. })));
     }
 
@@ -303,7 +338,10 @@ mod tests {
         let stale = edit(Some(&json), Edit::<Note>::Delete, Some("\"x\""), &t(1));
         assert_eq!(stale.unwrap_err(), WriteError::PreconditionFailed);
         let deleted = edit(Some(&json), Edit::<Note>::Delete, None, &t(1)).unwrap();
-        assert_eq!(deleted.change(&note("a").id), Some(Change::delete("note:1")));
+        assert_eq!(
+            deleted.change(&note("a").id),
+            Some(Change::delete("note:1"))
+        );
         assert_eq!(deleted.reply(&note("a").id).status, 204);
     }
 
@@ -315,7 +353,10 @@ mod tests {
 
     #[test]
     fn edits_travel_as_json_named_by_their_kind() {
-        let json = serde_json::to_string(&Edit::<Note>::Patch { patch: Some("b".into()) }).unwrap();
+        let json = serde_json::to_string(&Edit::<Note>::Patch {
+            patch: Some("b".into()),
+        })
+        .unwrap();
         assert_eq!(json, r#"{"patch":{"patch":"b"}}"#);
         let back: Edit<Note> = serde_json::from_str(r#""delete""#).unwrap();
         assert!(matches!(back, Edit::Delete));
@@ -328,7 +369,9 @@ mod tests {
         kv.insert("note:1", &stored("a"));
         let journal = Journal::new(&storage, &kv);
         let id = note("a").id;
-        let patch = |text: &str| Edit::<Note>::Patch { patch: Some(text.into()) };
+        let patch = |text: &str| Edit::<Note>::Patch {
+            patch: Some(text.into()),
+        };
         block_on(write_one(&journal, &id, patch("b"), None, &t(1))).unwrap();
         assert!(kv.value("note:1").unwrap().contains("\"b\""));
         kv.fail_next("put");

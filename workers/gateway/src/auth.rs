@@ -1,19 +1,49 @@
 //! Authentication: writes need a bearer API key (compared in constant
-//! time); reads are public, and a valid key on one names its caller.
+//! time) or, when the gateway is configured for it, a JWT from the team's
+//! identity provider (`jwt.rs`, verified in `web_crypto.rs`). Reads are
+//! public; valid credentials on one name its caller.
 
 use common::Problem;
 
-/// Who a request comes from, once its credentials are checked: the label
-/// of its API key. It names the caller in rate limits and the log.
+/// Who a request comes from, once its credentials are checked. It names
+/// the caller in rate limits and the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Identity {
+    /// The label of an API key.
     Key(String),
+    /// The `sub` of a verified JWT.
+    Subject(String),
 }
 
 impl Identity {
     pub fn name(&self) -> String {
         match self {
             Identity::Key(label) => format!("key:{label}"),
+            Identity::Subject(subject) => format!("sub:{subject}"),
+        }
+    }
+}
+
+/// What a request's credentials prove: an identity, or why the ones it
+/// presented were refused.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Authentication {
+    pub identity: Option<Identity>,
+    refusal: Option<Problem>,
+}
+
+impl Authentication {
+    pub fn of(identity: Identity) -> Self {
+        Self {
+            identity: Some(identity),
+            refusal: None,
+        }
+    }
+
+    pub fn refused(refusal: Problem) -> Self {
+        Self {
+            identity: None,
+            refusal: Some(refusal),
         }
     }
 }
@@ -74,12 +104,16 @@ pub fn needs_key(method: &str) -> bool {
     matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
 }
 
-/// `Ok` when the request may go on: a read, or a write with a valid key.
-pub fn require(method: &str, identity: Option<&Identity>, presented: bool) -> Result<(), Problem> {
-    match (needs_key(method), identity) {
-        (true, None) => Err(unauthorized(presented)),
-        _ => Ok(()),
+/// `Ok` when the request may go on: a read (refused credentials make it
+/// anonymous), or a write whose credentials proved an identity.
+pub fn require(method: &str, authentication: &Authentication) -> Result<(), Problem> {
+    if !needs_key(method) || authentication.identity.is_some() {
+        return Ok(());
     }
+    Err(authentication
+        .refusal
+        .clone()
+        .unwrap_or_else(|| unauthorized(false)))
 }
 
 pub fn unauthorized(presented: bool) -> Problem {
@@ -93,27 +127,74 @@ pub fn unauthorized(presented: bool) -> Problem {
 }
 
 #[cfg(target_arch = "wasm32")]
-pub use glue::identify;
+pub use glue::authenticate;
 
 #[cfg(target_arch = "wasm32")]
 mod glue {
-    use super::{ApiKeys, Identity};
+    use super::{unauthorized, ApiKeys, Authentication, Identity};
+    use crate::jwt::{bearer_jwt, JwtRejection, JwtSettings};
+    use crate::web_crypto::verify_bearer;
     use common::glue::env::var;
     use std::cell::OnceCell;
+    use std::rc::Rc;
     use worker::Env;
 
     thread_local! {
-        static API_KEYS: OnceCell<ApiKeys> = const { OnceCell::new() };
+        static API_KEYS: OnceCell<Rc<ApiKeys>> = const { OnceCell::new() };
+        static JWT_SETTINGS: OnceCell<Result<Option<Rc<JwtSettings>>, String>> =
+            const { OnceCell::new() };
     }
 
-    /// The identity an `Authorization` header proves, if it proves one.
-    pub fn identify(env: &Env, authorization: Option<&str>) -> Option<Identity> {
-        let authorization = authorization?;
+    /// What an `Authorization` header proves: an API key's label, else a
+    /// verified JWT's subject. A refusal is logged with its reason (never
+    /// the credential).
+    pub async fn authenticate(
+        env: &Env,
+        authorization: Option<&str>,
+        request_id: &str,
+    ) -> Authentication {
+        let Some(authorization) = authorization else {
+            return Authentication::default();
+        };
+        if let Some(label) = api_keys(env).caller(Some(authorization)) {
+            return Authentication::of(Identity::Key(label.to_string()));
+        }
+        let Some(token) = bearer_jwt(authorization) else {
+            return Authentication::refused(unauthorized(true));
+        };
+        let verified = match jwt_settings(env) {
+            Ok(None) => return Authentication::refused(unauthorized(true)),
+            Ok(Some(settings)) => verify_bearer(token, &settings).await,
+            Err(why) => {
+                worker::console_error!("JWT settings invalid: {why}");
+                Err(JwtRejection::Misconfigured)
+            }
+        };
+        match verified {
+            Ok(verified) => Authentication::of(Identity::Subject(verified.subject)),
+            Err(rejection) => {
+                worker::console_warn!(
+                    "bearer token refused (request {request_id}): {}",
+                    rejection.reason()
+                );
+                Authentication::refused(rejection.problem())
+            }
+        }
+    }
+
+    fn api_keys(env: &Env) -> Rc<ApiKeys> {
         API_KEYS.with(|cell| {
-            let keys =
-                cell.get_or_init(|| ApiKeys::parse(&var(env, "API_KEYS").unwrap_or_default()));
-            keys.caller(Some(authorization))
-                .map(|label| Identity::Key(label.to_string()))
+            cell.get_or_init(|| Rc::new(ApiKeys::parse(&var(env, "API_KEYS").unwrap_or_default())))
+                .clone()
+        })
+    }
+
+    fn jwt_settings(env: &Env) -> Result<Option<Rc<JwtSettings>>, String> {
+        JWT_SETTINGS.with(|cell| {
+            cell.get_or_init(|| {
+                JwtSettings::from_vars(|name| var(env, name)).map(|settings| settings.map(Rc::new))
+            })
+            .clone()
         })
     }
 }
@@ -170,14 +251,35 @@ mod tests {
     }
 
     #[test]
-    fn writes_without_an_identity_are_refused() {
-        let dev = Identity::Key("dev".into());
-        assert_eq!(dev.name(), "key:dev");
-        assert!(require("POST", Some(&dev), true).is_ok());
-        assert!(require("GET", None, true).is_ok());
-        assert!(require("HEAD", None, false).is_ok());
-        let refused = require("DELETE", None, true).unwrap_err();
-        assert_eq!(refused.status, 401);
-        assert_eq!(refused.detail, "the bearer key is not valid");
+    fn writes_without_an_identity_are_refused_with_the_refusal_of_what_was_presented() {
+        let dev = Authentication::of(Identity::Key("dev".into()));
+        assert_eq!(Identity::Key("dev".into()).name(), "key:dev");
+        assert_eq!(Identity::Subject("ada".into()).name(), "sub:ada");
+        assert!(require("POST", &dev).is_ok());
+        let wrong_key = Authentication::refused(unauthorized(true));
+        assert!(
+            require("GET", &wrong_key).is_ok(),
+            "a read goes on, anonymous"
+        );
+        assert!(require("HEAD", &Authentication::default()).is_ok());
+        let refused = require("DELETE", &wrong_key).unwrap_err();
+        assert_eq!(
+            (refused.status, refused.detail.as_str()),
+            (401, "the bearer key is not valid")
+        );
+        let missing = require("PUT", &Authentication::default()).unwrap_err();
+        assert_eq!(
+            missing.detail,
+            "writes need an Authorization: Bearer <key> header"
+        );
+        let bad_token = Authentication::refused(crate::jwt::invalid_token());
+        let refused = require("PATCH", &bad_token).unwrap_err();
+        assert_eq!(
+            refused.headers,
+            vec![(
+                "WWW-Authenticate",
+                r#"Bearer error="invalid_token""#.to_string()
+            )]
+        );
     }
 }

@@ -87,12 +87,10 @@ impl<'a> Exchange<'a> {
         let destination = routes::resolve(&self.inbound.method, &self.inbound.path)?;
         // 5. Authentication, then the caller's own rate limit.
         let authorization = self.inbound.header("Authorization");
-        self.identity = auth::identify(self.env, authorization.as_deref());
-        auth::require(
-            &self.inbound.method,
-            self.identity.as_ref(),
-            authorization.is_some(),
-        )?;
+        let authentication =
+            auth::authenticate(self.env, authorization.as_deref(), &self.inbound.request_id).await;
+        self.identity = authentication.identity.clone();
+        auth::require(&self.inbound.method, &authentication)?;
         if let Some(identity) = &self.identity {
             self.rate_limit(&identity.name()).await?;
         }

@@ -10,6 +10,10 @@ pub mod breaker;
 pub mod cors;
 pub mod headers;
 pub mod health;
+pub mod json;
+pub mod jwk;
+pub mod jwks_cache;
+pub mod jwt;
 pub mod rate_limit;
 pub mod routes;
 pub mod settings;
@@ -17,6 +21,8 @@ pub mod upstream;
 
 #[cfg(target_arch = "wasm32")]
 mod gateway;
+#[cfg(target_arch = "wasm32")]
+pub mod web_crypto;
 
 /// The public API's description, served at `/openapi.json`.
 pub const OPENAPI_JSON: &str = include_str!("../../../openapi.json");

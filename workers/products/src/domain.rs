@@ -302,7 +302,10 @@ mod tests {
         ] {
             let mut broken = valid.clone();
             broken[field] = bad;
-            assert!(serde_json::from_value::<Product>(broken).is_err(), "{field}");
+            assert!(
+                serde_json::from_value::<Product>(broken).is_err(),
+                "{field}"
+            );
         }
     }
 
@@ -324,11 +327,22 @@ mod tests {
 
     #[test]
     fn patches_keep_absent_apart_from_null_on_the_way_to_the_writer() {
-        for json in [r#"{"description":null}"#, r#"{"stock":3}"#, r#"{"description":"x"}"#] {
+        for json in [
+            r#"{"description":null}"#,
+            r#"{"stock":3}"#,
+            r#"{"description":"x"}"#,
+        ] {
             let sent = patch(json);
             let wire = serde_json::to_string(&sent).unwrap();
-            assert_eq!(serde_json::from_str::<ProductPatch>(&wire).unwrap(), sent, "{json}");
+            assert_eq!(
+                serde_json::from_str::<ProductPatch>(&wire).unwrap(),
+                sent,
+                "{json}"
+            );
         }
-        assert_eq!(serde_json::to_string(&patch(r#"{"description":null}"#)).unwrap(), r#"{"description":null}"#);
+        assert_eq!(
+            serde_json::to_string(&patch(r#"{"description":null}"#)).unwrap(),
+            r#"{"description":null}"#
+        );
     }
 }

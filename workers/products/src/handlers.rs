@@ -35,9 +35,15 @@ async fn handle(inbound: &Inbound, env: &Env) -> Result<Answer, Problem> {
     let write = |id, edit| resource::write::<Product>(env, WRITERS, inbound, id, edit);
     match route {
         Route::Health => resource::health(&kv).await.map(Answer::from),
-        Route::ListProducts => resource::list::<Product>(&kv, inbound, env).await.map(Answer::from),
-        Route::BatchGet(ids) => resource::batch::<Product>(&kv, &ids).await.map(Answer::from),
-        Route::GetProduct(id) => resource::get::<Product>(&kv, inbound, &id).await.map(Answer::from),
+        Route::ListProducts => resource::list::<Product>(&kv, inbound, env)
+            .await
+            .map(Answer::from),
+        Route::BatchGet(ids) => resource::batch::<Product>(&kv, &ids)
+            .await
+            .map(Answer::from),
+        Route::GetProduct(id) => resource::get::<Product>(&kv, inbound, &id)
+            .await
+            .map(Answer::from),
         Route::CreateProduct => {
             let draft = ProductDraft::parse(inbound.json_body(FIELDS).await?)?;
             let id = ResourceId::from_random(random_bytes());

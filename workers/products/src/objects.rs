@@ -35,9 +35,15 @@ impl DurableObject for ProductWriter {
             let journal = Journal::new(&self.journal, &kv);
             let now = Timestamp::from_millis(now_millis());
             let if_match = inbound.header("If-Match");
-            let edited = write_one(&journal, &command.id, command.edit, if_match.as_deref(), &now)
-                .await
-                .map_err(|error| write_problem(error, Product::COLLECTION, &command.id))?;
+            let edited = write_one(
+                &journal,
+                &command.id,
+                command.edit,
+                if_match.as_deref(),
+                &now,
+            )
+            .await
+            .map_err(|error| write_problem(error, Product::COLLECTION, &command.id))?;
             Ok::<Reply, _>(edited.reply(&command.id))
         })
         .await

@@ -268,7 +268,11 @@ mod tests {
 
     fn ada() -> User {
         let id = ResourceId::parse("1").unwrap();
-        User::create(id, draft(r#"{"name":"Ada","email":"ada@x.io"}"#).unwrap(), &t(0))
+        User::create(
+            id,
+            draft(r#"{"name":"Ada","email":"ada@x.io"}"#).unwrap(),
+            &t(0),
+        )
     }
 
     #[test]
@@ -281,7 +285,10 @@ mod tests {
             (patched.name.as_str(), patched.email.as_str()),
             ("Grace", "ada@x.io")
         );
-        assert_eq!((patched.created_at.clone(), patched.updated_at.clone()), (t(0), t(1)));
+        assert_eq!(
+            (patched.created_at.clone(), patched.updated_at.clone()),
+            (t(0), t(1))
+        );
         let empty = UserPatch::parse(parse_object(b"{}", FIELDS).unwrap()).unwrap();
         assert_eq!(user.patched(empty, &t(2)), user);
     }
@@ -289,7 +296,10 @@ mod tests {
     #[test]
     fn stored_users_that_break_the_rules_do_not_decode() {
         let valid = serde_json::to_value(ada()).unwrap();
-        assert_eq!(serde_json::from_value::<User>(valid.clone()).unwrap(), ada());
+        assert_eq!(
+            serde_json::from_value::<User>(valid.clone()).unwrap(),
+            ada()
+        );
         for (field, bad) in [
             ("email", Value::from("not-an-address")),
             ("name", Value::from("")),
@@ -302,6 +312,10 @@ mod tests {
         let mut shouting = valid;
         shouting["email"] = Value::from("ADA@X.IO");
         let decoded = serde_json::from_value::<User>(shouting).unwrap();
-        assert_eq!(decoded.email.as_str(), "ada@x.io", "an address is held lower-cased");
+        assert_eq!(
+            decoded.email.as_str(),
+            "ada@x.io",
+            "an address is held lower-cased"
+        );
     }
 }

@@ -82,7 +82,11 @@ pub struct Claims<'a, S, H> {
 }
 
 impl<S: ClaimStore, H: Holders> Claims<'_, S, H> {
-    pub async fn handle(&self, request: ClaimRequest, now_ms: u64) -> Result<ClaimAnswer, StoreError> {
+    pub async fn handle(
+        &self,
+        request: ClaimRequest,
+        now_ms: u64,
+    ) -> Result<ClaimAnswer, StoreError> {
         match request {
             ClaimRequest::Claim { email, owner } => self.claim(&email, owner, now_ms).await,
             ClaimRequest::Confirm { email, owner } => self.confirm(&email, &owner).await,
@@ -174,7 +178,10 @@ impl<S: ClaimStore, H: Holders> Claims<'_, S, H> {
     }
 
     async fn hold(&self, email: &Email, claim: Claim) -> Result<(), StoreError> {
-        let held = Claim { held: true, ..claim };
+        let held = Claim {
+            held: true,
+            ..claim
+        };
         self.store.save(Some(&held))?;
         self.store.set_index(email, Some(&held.owner)).await
     }
@@ -205,7 +212,11 @@ mod tests {
         async fn indexed_owner(&self, email: &Email) -> Result<Option<ResourceId>, StoreError> {
             Ok(self.index.borrow().get(email.as_str()).cloned())
         }
-        async fn set_index(&self, email: &Email, owner: Option<&ResourceId>) -> Result<(), StoreError> {
+        async fn set_index(
+            &self,
+            email: &Email,
+            owner: Option<&ResourceId>,
+        ) -> Result<(), StoreError> {
             if *self.fail_index.borrow() {
                 return Err(StoreError("index down".into()));
             }
@@ -232,7 +243,10 @@ mod tests {
             if *self.unreachable.borrow() {
                 return Err(StoreError("writer unreachable".into()));
             }
-            Ok(self.emails.borrow().get(owner.as_str()).map(String::as_str) == Some(email.as_str()))
+            Ok(
+                self.emails.borrow().get(owner.as_str()).map(String::as_str)
+                    == Some(email.as_str()),
+            )
         }
     }
 
@@ -245,21 +259,38 @@ mod tests {
     }
 
     fn claim(owner: &str) -> ClaimRequest {
-        ClaimRequest::Claim { email: email(), owner: id(owner) }
+        ClaimRequest::Claim {
+            email: email(),
+            owner: id(owner),
+        }
     }
 
     fn confirm(owner: &str) -> ClaimRequest {
-        ClaimRequest::Confirm { email: email(), owner: id(owner) }
+        ClaimRequest::Confirm {
+            email: email(),
+            owner: id(owner),
+        }
     }
 
     fn release(owner: &str) -> ClaimRequest {
-        ClaimRequest::Release { email: email(), owner: id(owner) }
+        ClaimRequest::Release {
+            email: email(),
+            owner: id(owner),
+        }
     }
 
     const TTL: u64 = 1000;
 
-    fn run<T>(store: &Store, users: &Users, f: impl AsyncFnOnce(&Claims<'_, Store, Users>) -> T) -> T {
-        let claims = Claims { store, holders: users, ttl_ms: TTL };
+    fn run<T>(
+        store: &Store,
+        users: &Users,
+        f: impl AsyncFnOnce(&Claims<'_, Store, Users>) -> T,
+    ) -> T {
+        let claims = Claims {
+            store,
+            holders: users,
+            ttl_ms: TTL,
+        };
         block_on(f(&claims))
     }
 
@@ -268,9 +299,16 @@ mod tests {
         let (store, users) = (Store::default(), Users::default());
         run(&store, &users, async |c| {
             assert_eq!(c.handle(claim("a"), 0).await.unwrap(), ClaimAnswer::Granted);
-            assert_eq!(c.handle(claim("a"), 1).await.unwrap(), ClaimAnswer::Granted, "again, same owner");
+            assert_eq!(
+                c.handle(claim("a"), 1).await.unwrap(),
+                ClaimAnswer::Granted,
+                "again, same owner"
+            );
             for other in ["b", "c", "d"] {
-                assert_eq!(c.handle(claim(other), 10).await.unwrap(), ClaimAnswer::Taken);
+                assert_eq!(
+                    c.handle(claim(other), 10).await.unwrap(),
+                    ClaimAnswer::Taken
+                );
             }
         });
         assert_eq!(*users.asked.borrow(), 0, "a fresh claim needs nobody asked");
@@ -279,11 +317,17 @@ mod tests {
     #[test]
     fn a_confirmed_claim_is_mirrored_in_kv_and_kept_while_its_owner_has_the_address() {
         let (store, users) = (Store::default(), Users::default());
-        users.emails.borrow_mut().insert("a".into(), email().to_string());
+        users
+            .emails
+            .borrow_mut()
+            .insert("a".into(), email().to_string());
         run(&store, &users, async |c| {
             c.handle(claim("a"), 0).await.unwrap();
             assert_eq!(c.handle(confirm("a"), 1).await.unwrap(), ClaimAnswer::Done);
-            assert_eq!(c.handle(claim("b"), 5000).await.unwrap(), ClaimAnswer::Taken);
+            assert_eq!(
+                c.handle(claim("b"), 5000).await.unwrap(),
+                ClaimAnswer::Taken
+            );
         });
         assert_eq!(store.index.borrow().get("ada@example.com"), Some(&id("a")));
     }
@@ -307,7 +351,10 @@ mod tests {
             c.handle(claim("a"), 0).await.unwrap();
             c.handle(confirm("a"), 0).await.unwrap();
             c.handle(release("b"), 1).await.unwrap();
-            assert_eq!(store.load().unwrap().flatten().map(|c| c.owner), Some(id("a")));
+            assert_eq!(
+                store.load().unwrap().flatten().map(|c| c.owner),
+                Some(id("a"))
+            );
             c.handle(release("a"), 2).await.unwrap();
             assert_eq!(c.handle(claim("b"), 3).await.unwrap(), ClaimAnswer::Granted);
         });
@@ -317,8 +364,14 @@ mod tests {
     #[test]
     fn a_seeded_address_is_known_from_kv() {
         let (store, users) = (Store::default(), Users::default());
-        store.index.borrow_mut().insert("ada@example.com".into(), id("1"));
-        users.emails.borrow_mut().insert("1".into(), email().to_string());
+        store
+            .index
+            .borrow_mut()
+            .insert("ada@example.com".into(), id("1"));
+        users
+            .emails
+            .borrow_mut()
+            .insert("1".into(), email().to_string());
         run(&store, &users, async |c| {
             assert_eq!(c.handle(claim("2"), 0).await.unwrap(), ClaimAnswer::Taken);
         });
@@ -329,20 +382,33 @@ mod tests {
         let (store, users) = (Store::default(), Users::default());
         run(&store, &users, async |c| {
             c.handle(claim("a"), 0).await.unwrap();
-            assert_eq!(c.expire(&email(), 10).await.unwrap(), Some(TTL), "too early: again at the TTL");
+            assert_eq!(
+                c.expire(&email(), 10).await.unwrap(),
+                Some(TTL),
+                "too early: again at the TTL"
+            );
             assert_eq!(c.expire(&email(), TTL).await.unwrap(), None);
-            assert_eq!(c.handle(claim("b"), TTL + 1).await.unwrap(), ClaimAnswer::Granted);
+            assert_eq!(
+                c.handle(claim("b"), TTL + 1).await.unwrap(),
+                ClaimAnswer::Granted
+            );
         });
     }
 
     #[test]
     fn the_alarm_keeps_a_pending_claim_whose_owner_has_the_address() {
         let (store, users) = (Store::default(), Users::default());
-        users.emails.borrow_mut().insert("a".into(), email().to_string());
+        users
+            .emails
+            .borrow_mut()
+            .insert("a".into(), email().to_string());
         run(&store, &users, async |c| {
             c.handle(claim("a"), 0).await.unwrap();
             assert_eq!(c.expire(&email(), TTL).await.unwrap(), None);
-            assert_eq!(c.handle(claim("b"), TTL * 5).await.unwrap(), ClaimAnswer::Taken);
+            assert_eq!(
+                c.handle(claim("b"), TTL * 5).await.unwrap(),
+                ClaimAnswer::Taken
+            );
         });
         assert!(store.load().unwrap().flatten().unwrap().held);
     }
@@ -354,7 +420,10 @@ mod tests {
         run(&store, &users, async |c| {
             c.handle(claim("a"), 0).await.unwrap();
             assert_eq!(c.expire(&email(), TTL).await.unwrap(), Some(2 * TTL));
-            assert!(c.handle(claim("b"), TTL).await.is_err(), "unknown: the claimer gets a 503");
+            assert!(
+                c.handle(claim("b"), TTL).await.is_err(),
+                "unknown: the claimer gets a 503"
+            );
         });
         assert_eq!(store.load().unwrap().flatten().unwrap().owner, id("a"));
     }

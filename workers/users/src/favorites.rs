@@ -198,7 +198,9 @@ mod tests {
         assert!(serde_json::from_str::<Favorites>(r#"["101","101"]"#).is_err());
         assert!(serde_json::from_str::<Favorites>(r#"["a/b"]"#).is_err());
         let too_many: Vec<String> = (0..=MAX_FAVORITES).map(|n| n.to_string()).collect();
-        assert!(serde_json::from_str::<Favorites>(&serde_json::to_string(&too_many).unwrap()).is_err());
+        assert!(
+            serde_json::from_str::<Favorites>(&serde_json::to_string(&too_many).unwrap()).is_err()
+        );
     }
 
     #[test]

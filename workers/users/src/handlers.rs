@@ -44,8 +44,12 @@ async fn handle(inbound: &Inbound, env: &Env) -> Result<Answer, Problem> {
     let edit = |id, edit| write(env, inbound, id, UserCommand::Edit { edit });
     match route {
         Route::Health => resource::health(&kv).await.map(Answer::from),
-        Route::ListUsers => resource::list::<User>(&kv, inbound, env).await.map(Answer::from),
-        Route::GetUser(id) => resource::get::<User>(&kv, inbound, &id).await.map(Answer::from),
+        Route::ListUsers => resource::list::<User>(&kv, inbound, env)
+            .await
+            .map(Answer::from),
+        Route::GetUser(id) => resource::get::<User>(&kv, inbound, &id)
+            .await
+            .map(Answer::from),
         Route::CreateUser => {
             let draft = UserDraft::parse(inbound.json_body(FIELDS).await?)?;
             let id = ResourceId::from_random(random_bytes());
@@ -126,9 +130,8 @@ async fn favorites(
 async fn stored_favorites(kv: &KvStore, id: &ResourceId) -> Result<Favorites, Problem> {
     match kv.get(&favorites_key(id)).await {
         Ok(None) => Ok(Favorites::default()),
-        Ok(Some(json)) => serde_json::from_str(&json).map_err(|_| {
-            unreadable(format!("the stored favourites of user {id} cannot be read"))
-        }),
+        Ok(Some(json)) => serde_json::from_str(&json)
+            .map_err(|_| unreadable(format!("the stored favourites of user {id} cannot be read"))),
         Err(error) => Err(storage_unavailable(error)),
     }
 }

@@ -187,7 +187,10 @@ impl DurableObject for EmailClaims {
         };
         let inbound = Inbound::internal(CLAIM)?;
         let (store, holders) = self.parts(&email, &inbound);
-        let next = self.claims(&store, &holders).expire(&email, now_millis()).await;
+        let next = self
+            .claims(&store, &holders)
+            .expire(&email, now_millis())
+            .await;
         match next {
             Ok(Some(at)) => self.storage.set_alarm(at as i64).await?,
             Ok(None) => {}

@@ -43,11 +43,20 @@ mod tests {
         let id = ResourceId::parse("1").unwrap();
         let status = |error| user_problem(error, &id).status;
         assert_eq!(status(UserError::Write(WriteError::NotFound)), 404);
-        assert_eq!(status(UserError::Write(WriteError::PreconditionFailed)), 412);
-        assert_eq!(status(UserError::EmailTaken(Email::parse("a@x.io").unwrap())), 409);
+        assert_eq!(
+            status(UserError::Write(WriteError::PreconditionFailed)),
+            412
+        );
+        assert_eq!(
+            status(UserError::EmailTaken(Email::parse("a@x.io").unwrap())),
+            409
+        );
         assert_eq!(status(UserError::FavoritesFull), 409);
         assert_eq!(status(UserError::ClaimsUnavailable), 503);
         let unconfirmed = user_problem(UserError::ProductUnconfirmed, &id);
-        assert_eq!((unconfirmed.status, unconfirmed.slug), (503, "dependency-unavailable"));
+        assert_eq!(
+            (unconfirmed.status, unconfirmed.slug),
+            (503, "dependency-unavailable")
+        );
     }
 }

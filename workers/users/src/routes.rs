@@ -103,7 +103,10 @@ mod tests {
     fn wrong_methods_are_405_with_allow() {
         let problem = resolve("DELETE", "/users").unwrap_err();
         assert_eq!(problem.status, 405);
-        assert_eq!(problem.headers, vec![("Allow", "GET, HEAD, POST".to_string())]);
+        assert_eq!(
+            problem.headers,
+            vec![("Allow", "GET, HEAD, POST".to_string())]
+        );
         assert_eq!(resolve("POST", "/users/1").unwrap_err().status, 405);
         assert_eq!(resolve("BREW", "/health").unwrap_err().status, 405);
     }

@@ -142,7 +142,12 @@ impl<S: JournalStorage, K: KeyValue, C: EmailClaims> UserWriter<'_, S, K, C> {
 
     /// The user's favourites, or 404 when there is no such user.
     async fn favorites(&self, id: &ResourceId) -> Result<Favorites, UserError> {
-        if self.journal.load(&User::COLLECTION.key(id)).await?.is_none() {
+        if self
+            .journal
+            .load(&User::COLLECTION.key(id))
+            .await?
+            .is_none()
+        {
             return Err(WriteError::NotFound.into());
         }
         match self.journal.load(&favorites_key(id)).await? {
@@ -258,7 +263,10 @@ mod tests {
         async fn release(&self, email: &Email, owner: &ResourceId) -> Result<(), StoreError> {
             self.log("release", email)?;
             let mut holders = self.holders.borrow_mut();
-            if holders.get(email.as_str()).is_some_and(|(holder, _)| holder == owner) {
+            if holders
+                .get(email.as_str())
+                .is_some_and(|(holder, _)| holder == owner)
+            {
                 holders.remove(email.as_str());
             }
             Ok(())
@@ -280,12 +288,20 @@ mod tests {
             }
         }
 
-        fn run(&self, id: &str, command: UserCommand, if_match: Option<&str>) -> Result<Reply, UserError> {
+        fn run(
+            &self,
+            id: &str,
+            command: UserCommand,
+            if_match: Option<&str>,
+        ) -> Result<Reply, UserError> {
             let writer = UserWriter {
                 journal: Journal::new(&self.storage, &self.kv),
                 claims: &self.addresses,
             };
-            let write = UserWrite { id: ResourceId::parse(id).unwrap(), command };
+            let write = UserWrite {
+                id: ResourceId::parse(id).unwrap(),
+                command,
+            };
             block_on(writer.execute(write, if_match, &Timestamp::from_millis(1)))
         }
 
@@ -315,24 +331,39 @@ mod tests {
 
     fn create(raw_id: &str, email: &str) -> UserCommand {
         let record = User::create(id(raw_id), draft(email), &Timestamp::from_millis(0));
-        UserCommand::Edit { edit: Edit::Create { record } }
+        UserCommand::Edit {
+            edit: Edit::Create { record },
+        }
     }
 
     fn replace(email: &str) -> UserCommand {
-        UserCommand::Edit { edit: Edit::Replace { draft: draft(email) } }
+        UserCommand::Edit {
+            edit: Edit::Replace {
+                draft: draft(email),
+            },
+        }
     }
 
     fn add(product: &str) -> UserCommand {
-        UserCommand::AddFavorite { product: id(product), confirmed: true }
+        UserCommand::AddFavorite {
+            product: id(product),
+            confirmed: true,
+        }
     }
 
     #[test]
     fn a_create_claims_writes_then_confirms_the_address() {
         let world = World::new();
-        assert_eq!(world.run("1", create("1", "a@x.io"), None).unwrap().status, 201);
+        assert_eq!(
+            world.run("1", create("1", "a@x.io"), None).unwrap().status,
+            201
+        );
         assert_eq!(world.user("1").unwrap().email.as_str(), "a@x.io");
         assert_eq!(world.addresses.holder("a@x.io"), Some((id("1"), true)));
-        assert_eq!(*world.addresses.calls.borrow(), ["claim a@x.io", "confirm a@x.io"]);
+        assert_eq!(
+            *world.addresses.calls.borrow(),
+            ["claim a@x.io", "confirm a@x.io"]
+        );
     }
 
     #[test]
@@ -340,10 +371,16 @@ mod tests {
         let world = World::new();
         world.run("1", create("1", "a@x.io"), None).unwrap();
         let taken = world.run("2", create("2", "a@x.io"), None).unwrap_err();
-        assert_eq!(taken, UserError::EmailTaken(Email::parse("a@x.io").unwrap()));
+        assert_eq!(
+            taken,
+            UserError::EmailTaken(Email::parse("a@x.io").unwrap())
+        );
         assert_eq!(world.user("2"), None);
         world.run("2", create("2", "b@x.io"), None).unwrap();
-        assert!(matches!(world.run("2", replace("a@x.io"), None), Err(UserError::EmailTaken(_))));
+        assert!(matches!(
+            world.run("2", replace("a@x.io"), None),
+            Err(UserError::EmailTaken(_))
+        ));
         assert_eq!(world.user("2").unwrap().email.as_str(), "b@x.io");
     }
 
@@ -351,16 +388,26 @@ mod tests {
     fn a_create_kv_refuses_releases_its_claim() {
         let world = World::new();
         world.kv.fail_next("put");
-        assert!(matches!(world.run("1", create("1", "a@x.io"), None), Err(UserError::Write(WriteError::Storage(_)))));
+        assert!(matches!(
+            world.run("1", create("1", "a@x.io"), None),
+            Err(UserError::Write(WriteError::Storage(_)))
+        ));
         assert_eq!(world.user("1"), None);
-        assert_eq!(world.addresses.holder("a@x.io"), None, "the claim was released");
+        assert_eq!(
+            world.addresses.holder("a@x.io"),
+            None,
+            "the claim was released"
+        );
     }
 
     #[test]
     fn claims_that_cannot_answer_fail_the_write_before_anything_is_written() {
         let world = World::new();
         *world.addresses.down.borrow_mut() = true;
-        assert_eq!(world.run("1", create("1", "a@x.io"), None).unwrap_err(), UserError::ClaimsUnavailable);
+        assert_eq!(
+            world.run("1", create("1", "a@x.io"), None).unwrap_err(),
+            UserError::ClaimsUnavailable
+        );
         assert!(world.kv.writes().is_empty());
     }
 
@@ -370,11 +417,17 @@ mod tests {
         world.run("1", create("1", "a@x.io"), None).unwrap();
         world.addresses.calls.borrow_mut().clear();
         assert_eq!(world.run("1", replace("b@x.io"), None).unwrap().status, 200);
-        assert_eq!(*world.addresses.calls.borrow(), ["claim b@x.io", "confirm b@x.io", "release a@x.io"]);
+        assert_eq!(
+            *world.addresses.calls.borrow(),
+            ["claim b@x.io", "confirm b@x.io", "release a@x.io"]
+        );
         assert_eq!(world.addresses.holder("a@x.io"), None);
         world.addresses.calls.borrow_mut().clear();
         world.run("1", replace("b@x.io"), None).unwrap();
-        assert!(world.addresses.calls.borrow().is_empty(), "keeping the address touches no claim");
+        assert!(
+            world.addresses.calls.borrow().is_empty(),
+            "keeping the address touches no claim"
+        );
     }
 
     #[test]
@@ -393,10 +446,24 @@ mod tests {
         let world = World::new();
         world.run("1", create("1", "a@x.io"), None).unwrap();
         let reply = world.run("1", replace("b@x.io"), None).unwrap();
-        let etag = reply.headers.iter().find(|(n, _)| *n == "ETag").unwrap().1.clone();
-        let stale = world.run("1", replace("c@x.io"), Some("\"0000000000000000\"")).unwrap_err();
+        let etag = reply
+            .headers
+            .iter()
+            .find(|(n, _)| *n == "ETag")
+            .unwrap()
+            .1
+            .clone();
+        let stale = world
+            .run("1", replace("c@x.io"), Some("\"0000000000000000\""))
+            .unwrap_err();
         assert_eq!(stale, UserError::Write(WriteError::PreconditionFailed));
-        assert_eq!(world.run("1", replace("c@x.io"), Some(&etag)).unwrap().status, 200);
+        assert_eq!(
+            world
+                .run("1", replace("c@x.io"), Some(&etag))
+                .unwrap()
+                .status,
+            200
+        );
     }
 
     #[test]
@@ -404,11 +471,16 @@ mod tests {
         let world = World::new();
         world.run("1", create("1", "a@x.io"), None).unwrap();
         world.run("1", add("101"), None).unwrap();
-        let reply = world.run("1", UserCommand::Edit { edit: Edit::Delete }, None).unwrap();
+        let reply = world
+            .run("1", UserCommand::Edit { edit: Edit::Delete }, None)
+            .unwrap();
         assert_eq!(reply.status, 204);
         assert_eq!((world.user("1"), world.favorites("1")), (None, None));
         assert_eq!(world.addresses.holder("a@x.io"), None);
-        assert_eq!(world.run("1", add("102"), None).unwrap_err(), UserError::Write(WriteError::NotFound));
+        assert_eq!(
+            world.run("1", add("102"), None).unwrap_err(),
+            UserError::Write(WriteError::NotFound)
+        );
     }
 
     #[test]
@@ -417,7 +489,9 @@ mod tests {
         world.run("1", create("1", "a@x.io"), None).unwrap();
         world.run("1", add("101"), None).unwrap();
         world.kv.fail_on("delete", "favorites:1");
-        assert!(world.run("1", UserCommand::Edit { edit: Edit::Delete }, None).is_err());
+        assert!(world
+            .run("1", UserCommand::Edit { edit: Edit::Delete }, None)
+            .is_err());
         assert!(world.user("1").is_some(), "the user record is back");
         assert_eq!(world.favorites("1"), Some(vec!["101".to_string()]));
         assert_eq!(world.addresses.holder("a@x.io"), Some((id("1"), true)));
@@ -434,12 +508,20 @@ mod tests {
         for n in 2..crate::favorites::MAX_FAVORITES {
             world.run("1", add(&format!("p{n}")), None).unwrap();
         }
-        assert_eq!(world.run("1", add("one-more"), None).unwrap_err(), UserError::FavoritesFull);
+        assert_eq!(
+            world.run("1", add("one-more"), None).unwrap_err(),
+            UserError::FavoritesFull
+        );
         assert_eq!(world.run("1", add("101"), None).unwrap().status, 204);
-        let remove = |product: &str| UserCommand::RemoveFavorite { product: id(product) };
+        let remove = |product: &str| UserCommand::RemoveFavorite {
+            product: id(product),
+        };
         world.run("1", remove("101"), None).unwrap();
         world.run("1", remove("101"), None).unwrap();
-        assert_eq!(world.favorites("1").unwrap().len(), crate::favorites::MAX_FAVORITES - 1);
+        assert_eq!(
+            world.favorites("1").unwrap().len(),
+            crate::favorites::MAX_FAVORITES - 1
+        );
     }
 
     #[test]
@@ -447,9 +529,18 @@ mod tests {
         let world = World::new();
         world.run("1", create("1", "a@x.io"), None).unwrap();
         world.run("1", add("101"), None).unwrap();
-        let unconfirmed = |product: &str| UserCommand::AddFavorite { product: id(product), confirmed: false };
-        assert_eq!(world.run("1", unconfirmed("101"), None).unwrap().status, 204);
-        assert_eq!(world.run("1", unconfirmed("102"), None).unwrap_err(), UserError::ProductUnconfirmed);
+        let unconfirmed = |product: &str| UserCommand::AddFavorite {
+            product: id(product),
+            confirmed: false,
+        };
+        assert_eq!(
+            world.run("1", unconfirmed("101"), None).unwrap().status,
+            204
+        );
+        assert_eq!(
+            world.run("1", unconfirmed("102"), None).unwrap_err(),
+            UserError::ProductUnconfirmed
+        );
         assert_eq!(world.favorites("1"), Some(vec!["101".to_string()]));
     }
 
@@ -462,7 +553,10 @@ mod tests {
         assert!(world.run("1", add("102"), None).is_err());
         assert_eq!(world.favorites("1"), Some(vec!["101".to_string()]));
         world.run("1", add("103"), None).unwrap();
-        assert_eq!(world.favorites("1"), Some(vec!["101".to_string(), "103".to_string()]));
+        assert_eq!(
+            world.favorites("1"),
+            Some(vec!["101".to_string(), "103".to_string()])
+        );
     }
 
     #[test]

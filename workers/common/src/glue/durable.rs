@@ -199,7 +199,10 @@ impl JournalStorage for SqlJournal {
     fn committed(&self, key: &str) -> Result<Option<Option<String>>, StoreError> {
         let rows: Vec<Value> = self
             .sql
-            .exec("SELECT value FROM committed WHERE key = ?", vec![key.into()])
+            .exec(
+                "SELECT value FROM committed WHERE key = ?",
+                vec![key.into()],
+            )
             .and_then(|cursor| cursor.to_array())
             .map_err(sql_failure)?;
         Ok(rows.into_iter().next().map(|row| row.value))

@@ -35,7 +35,11 @@ pub async fn get<R: Resource>(
     records::read::<R>(kv, id, inbound.header("If-None-Match").as_deref()).await
 }
 
-pub async fn list<R: Resource>(kv: &KvStore, inbound: &Inbound, env: &Env) -> Result<Reply, Problem> {
+pub async fn list<R: Resource>(
+    kv: &KvStore,
+    inbound: &Inbound,
+    env: &Env,
+) -> Result<Reply, Problem> {
     let key = cursor_key(env)?;
     logged(records::page::<R>(kv, &inbound.query, &key).await?)
 }
