@@ -53,6 +53,18 @@ export function workerOptions(name, { vars = {}, ratelimits = {}, outbound } = {
     bindings: { ...(config.vars ?? {}), ...devSecrets(), ...vars },
     kvNamespaces: Object.fromEntries((config.kv_namespaces ?? []).map((kv) => [kv.binding, kv.id])),
     durableObjects: durableObjects(config),
+    queueProducers: Object.fromEntries((config.queues?.producers ?? []).map((q) => [q.binding, q.queue])),
+    queueConsumers: Object.fromEntries(
+      (config.queues?.consumers ?? []).map((q) => [
+        q.queue,
+        {
+          maxBatchSize: q.max_batch_size,
+          maxBatchTimeout: q.max_batch_timeout,
+          maxRetries: q.max_retries,
+          deadLetterQueue: q.dead_letter_queue,
+        },
+      ]),
+    ),
     ...(outbound ? { outboundService: outbound } : {}),
     serviceBindings: Object.fromEntries((config.services ?? []).map((s) => [s.binding, s.service])),
     ratelimits: Object.fromEntries(
@@ -74,7 +86,7 @@ function durableObjects(config) {
 
 /** A stand-in for a worker: same name and bindings, a JavaScript body. */
 export function standIn(name, script) {
-  const { scriptPath, modulesRoot, modulesRules, durableObjects, ...rest } = workerOptions(name);
+  const { scriptPath, modulesRoot, modulesRules, durableObjects, queueConsumers, ...rest } = workerOptions(name);
   return { ...rest, script };
 }
 

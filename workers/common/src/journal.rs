@@ -8,6 +8,11 @@
 //! back and the write fails as a whole. A write left pending (the object
 //! was interrupted between recording and committing it) was never
 //! acknowledged: the next request undoes it the same way.
+//!
+//! A write may carry events: they are recorded in the object's outbox in
+//! the same synchronous step as the commit, so that every committed write
+//! has its events and no event exists for a write that was not committed.
+//! `deliver` sends them on, oldest first, until the publisher refuses.
 
 use crate::kv::{KeyValue, StoreError};
 use serde::{Deserialize, Serialize};
@@ -45,8 +50,34 @@ pub trait JournalStorage {
     fn remember(&self, key: &str, value: Option<&str>) -> Result<(), StoreError>;
     fn pending(&self) -> Result<Option<Vec<Change>>, StoreError>;
     fn set_pending(&self, changes: Option<&[Change]>) -> Result<(), StoreError>;
-    /// Takes the changes as committed and clears the pending write.
-    fn commit(&self, changes: &[Change]) -> Result<(), StoreError>;
+    /// Takes the changes as committed, puts `events` in the outbox, and
+    /// clears the pending write.
+    fn commit(&self, changes: &[Change], events: &[String]) -> Result<(), StoreError>;
+    /// The events not delivered yet, oldest first, with their sequence
+    /// numbers (increasing, never reused).
+    fn outbox(&self) -> Result<Vec<(u64, String)>, StoreError>;
+    fn delivered(&self, sequence: u64) -> Result<(), StoreError>;
+}
+
+/// Where a writer's events go (a queue).
+#[allow(async_fn_in_trait)]
+pub trait Publisher {
+    async fn publish(&self, sequence: u64, event: &str) -> Result<(), StoreError>;
+}
+
+/// Sends the outbox on, oldest first, and stops at the first refusal:
+/// `Ok(true)` when nothing is left to send.
+pub async fn deliver(
+    storage: &impl JournalStorage,
+    publisher: &impl Publisher,
+) -> Result<bool, StoreError> {
+    for (sequence, event) in storage.outbox()? {
+        if publisher.publish(sequence, &event).await.is_err() {
+            return Ok(false);
+        }
+        storage.delivered(sequence)?;
+    }
+    Ok(true)
 }
 
 pub struct Journal<'a, S, K> {
@@ -74,6 +105,16 @@ impl<'a, S: JournalStorage, K: KeyValue> Journal<'a, S, K> {
 
     /// Writes `changes` as a whole, or not at all.
     pub async fn write(&self, changes: &[Change]) -> Result<(), StoreError> {
+        self.write_with_events(changes, &[]).await
+    }
+
+    /// Writes `changes` as a whole with its `events` in the outbox, or
+    /// neither.
+    pub async fn write_with_events(
+        &self,
+        changes: &[Change],
+        events: &[String],
+    ) -> Result<(), StoreError> {
         self.storage.set_pending(Some(changes))?;
         if let Err(error) = self.apply(changes).await {
             // When the undo fails too, the write stays pending and the next
@@ -83,7 +124,7 @@ impl<'a, S: JournalStorage, K: KeyValue> Journal<'a, S, K> {
             }
             return Err(error);
         }
-        self.storage.commit(changes)
+        self.storage.commit(changes, events)
     }
 
     async fn repair(&self) -> Result<(), StoreError> {
@@ -214,6 +255,58 @@ mod tests {
             (kv.value("a").as_deref(), kv.value("b").as_deref()),
             (Some("A1"), Some("B1"))
         );
+    }
+
+    struct Queue {
+        sent: std::cell::RefCell<Vec<(u64, String)>>,
+        down: std::cell::Cell<bool>,
+    }
+
+    impl Publisher for Queue {
+        async fn publish(&self, sequence: u64, event: &str) -> Result<(), StoreError> {
+            if self.down.get() {
+                return Err(StoreError("queue down".into()));
+            }
+            self.sent.borrow_mut().push((sequence, event.to_string()));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn events_are_kept_with_committed_writes_only_and_delivered_in_order() {
+        let (storage, kv) = setup();
+        let journal = Journal::new(&storage, &kv);
+        block_on(journal.load("a")).unwrap();
+        kv.fail_next("put");
+        assert!(
+            block_on(journal.write_with_events(&[Change::put("a", "A2")], &["lost".into()]))
+                .is_err()
+        );
+        assert!(
+            storage.outbox().unwrap().is_empty(),
+            "no event for a write that failed"
+        );
+        block_on(journal.write_with_events(&[Change::put("a", "A2")], &["one".into()])).unwrap();
+        block_on(journal.write_with_events(&[Change::put("a", "A3")], &["two".into()])).unwrap();
+        let queue = Queue {
+            sent: Default::default(),
+            down: std::cell::Cell::new(true),
+        };
+        assert_eq!(block_on(deliver(&storage, &queue)), Ok(false));
+        assert_eq!(
+            storage.outbox().unwrap().len(),
+            2,
+            "kept while the queue is down"
+        );
+        queue.down.set(false);
+        assert_eq!(block_on(deliver(&storage, &queue)), Ok(true));
+        let sent = queue.sent.borrow();
+        assert_eq!(
+            sent.iter().map(|(_, e)| e.as_str()).collect::<Vec<_>>(),
+            ["one", "two"]
+        );
+        assert!(sent[0].0 < sent[1].0, "sequence numbers increase");
+        assert!(storage.outbox().unwrap().is_empty());
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod body;
 pub mod collection;
 pub mod cursor;
 pub mod etag;
+pub mod events;
 pub mod id;
 pub mod journal;
 pub mod kv;

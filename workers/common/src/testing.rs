@@ -147,6 +147,8 @@ impl KeyValue for MemoryKv {
 pub struct MemoryJournal {
     committed: RefCell<HashMap<String, Option<String>>>,
     pending: RefCell<Option<Vec<Change>>>,
+    outbox: RefCell<BTreeMap<u64, String>>,
+    last_sequence: std::cell::Cell<u64>,
     failures: Failures,
 }
 
@@ -190,13 +192,35 @@ impl JournalStorage for MemoryJournal {
         Ok(())
     }
 
-    fn commit(&self, changes: &[Change]) -> Result<(), StoreError> {
+    fn commit(&self, changes: &[Change], events: &[String]) -> Result<(), StoreError> {
         self.failures.check("commit", "")?;
         let mut committed = self.committed.borrow_mut();
         for change in changes {
             committed.insert(change.key.clone(), change.value.clone());
         }
+        for event in events {
+            self.last_sequence.set(self.last_sequence.get() + 1);
+            self.outbox
+                .borrow_mut()
+                .insert(self.last_sequence.get(), event.clone());
+        }
         *self.pending.borrow_mut() = None;
+        Ok(())
+    }
+
+    fn outbox(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        self.failures.check("outbox", "")?;
+        Ok(self
+            .outbox
+            .borrow()
+            .iter()
+            .map(|(sequence, event)| (*sequence, event.clone()))
+            .collect())
+    }
+
+    fn delivered(&self, sequence: u64) -> Result<(), StoreError> {
+        self.failures.check("delivered", "")?;
+        self.outbox.borrow_mut().remove(&sequence);
         Ok(())
     }
 }

@@ -48,6 +48,32 @@ impl Timestamp {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Milliseconds since the Unix epoch (fractions past milliseconds are
+    /// dropped).
+    pub fn millis(&self) -> u64 {
+        let b = self.0.as_bytes();
+        let number = |from: usize, to: usize| -> u64 {
+            b[from..to]
+                .iter()
+                .fold(0, |n, d| n * 10 + u64::from(d - b'0'))
+        };
+        let (year, month, day) = (
+            number(0, 4) as i64,
+            number(5, 7) as u32,
+            number(8, 10) as u32,
+        );
+        let days = days_from_civil(year, month, day);
+        let seconds =
+            days as u64 * 86_400 + number(11, 13) * 3600 + number(14, 16) * 60 + number(17, 19);
+        let fraction: String = self.0[19..self.0.len() - 1]
+            .chars()
+            .skip(1)
+            .chain("000".chars())
+            .take(3)
+            .collect();
+        seconds * 1000 + fraction.parse::<u64>().unwrap_or(0)
+    }
 }
 
 impl TryFrom<String> for Timestamp {
@@ -76,6 +102,17 @@ pub fn rfc3339_utc(epoch_millis: u64) -> String {
     let (hour, minute, second) = (secs / 3600 % 24, secs / 60 % 60, secs % 60);
     let (year, month, day) = civil_from_days((secs / 86_400) as i64);
     format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}Z")
+}
+
+/// Howard Hinnant's days-from-civil algorithm.
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let month = i64::from(month);
+    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// Howard Hinnant's days-to-civil algorithm.

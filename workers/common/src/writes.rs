@@ -190,18 +190,22 @@ pub fn edit<R: Resource>(
 }
 
 /// A writer's whole write of a record kept under one key: the committed
-/// version loaded, the edit decided, the change written.
+/// version loaded, the edit decided, the change written with the events
+/// `events_of` makes of it (in the writer's outbox).
 pub async fn write_one<R: Resource>(
     journal: &Journal<'_, impl JournalStorage, impl KeyValue>,
     id: &ResourceId,
     change: Edit<R>,
     if_match_header: Option<&str>,
     now: &Timestamp,
+    events_of: impl FnOnce(&Edited<R>) -> Vec<String>,
 ) -> Result<Edited<R>, WriteError> {
     let committed = journal.load(&R::COLLECTION.key(id)).await?;
     let edited = edit(committed.as_deref(), change, if_match_header, now)?;
     if let Some(change) = edited.change(id) {
-        journal.write(&[change]).await?;
+        journal
+            .write_with_events(&[change], &events_of(&edited))
+            .await?;
     }
     Ok(edited)
 }
@@ -372,13 +376,15 @@ mod tests {
         let patch = |text: &str| Edit::<Note>::Patch {
             patch: Some(text.into()),
         };
-        block_on(write_one(&journal, &id, patch("b"), None, &t(1))).unwrap();
+        let no_events = |_: &Edited<Note>| Vec::new();
+        block_on(write_one(&journal, &id, patch("b"), None, &t(1), no_events)).unwrap();
         assert!(kv.value("note:1").unwrap().contains("\"b\""));
         kv.fail_next("put");
-        let failed = block_on(write_one(&journal, &id, patch("c"), None, &t(2)));
+        let failed = block_on(write_one(&journal, &id, patch("c"), None, &t(2), no_events));
         assert!(matches!(failed, Err(WriteError::Storage(_))));
         assert!(kv.value("note:1").unwrap().contains("\"b\""));
-        let unchanged = block_on(write_one(&journal, &id, patch("b"), None, &t(3))).unwrap();
+        let unchanged =
+            block_on(write_one(&journal, &id, patch("b"), None, &t(3), no_events)).unwrap();
         assert!(matches!(unchanged, Edited::Unchanged { .. }));
         // b written; c refused (not counted) and b restored; nothing for the no-op.
         assert_eq!(kv.writes(), ["put note:1", "put note:1"]);

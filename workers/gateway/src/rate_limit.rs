@@ -30,11 +30,11 @@ mod glue {
     use super::rate_limited;
     use common::glue::describe;
     use common::glue::env::binding;
+    use common::glue::promise::settled;
     use common::Problem;
     use wasm_bindgen::prelude::*;
     use wasm_bindgen::JsCast;
     use worker::js_sys::{Object, Promise, Reflect};
-    use worker::wasm_bindgen_futures::JsFuture;
     use worker::Env;
 
     #[wasm_bindgen]
@@ -69,7 +69,7 @@ mod glue {
     async fn within_limit(limiter: &RateLimit, key: &str) -> Result<bool, JsValue> {
         let options = Object::new();
         Reflect::set(&options, &"key".into(), &key.into())?;
-        let outcome = JsFuture::from(limiter.limit_call(&options)?).await?;
+        let outcome = settled(limiter.limit_call(&options)?).await?;
         Ok(Reflect::get(&outcome, &"success".into())?.is_truthy())
     }
 }

@@ -80,7 +80,7 @@ mod glue {
     use crate::breaker::Breaker;
     use common::glue::platform::now_millis;
     use common::glue::request::{header, Inbound};
-    use common::glue::service::{call_service, service, CallFailure};
+    use common::glue::service::{call_service, call_service_for_text, service, CallFailure};
     use std::cell::RefCell;
     use wasm_bindgen::JsValue;
     use worker::web_sys::{Headers, RequestInit, Response};
@@ -177,23 +177,24 @@ mod glue {
         }
     }
 
-    /// A GET of `path` on `upstream` with only the request id, outside the
-    /// breaker (for health checks): its status, or why there is none.
+    /// A GET of `path` on `upstream` with only the request id and trace,
+    /// outside the breaker (for health checks): its status and body, the
+    /// whole within the timeout, or why there are none.
     pub async fn get(
         env: &Env,
         upstream: Upstream,
         path: &str,
         inbound: &Inbound,
         timeout_ms: u64,
-    ) -> Result<u16, String> {
+    ) -> Result<(u16, String), String> {
         let binding = service(env, upstream.binding()).map_err(|p| p.detail)?;
         let init = RequestInit::new();
         let headers = Headers::new().map_err(|e| describe(&e))?;
         inbound.propagate_to(&headers).map_err(|e| describe(&e))?;
         init.set_headers(&headers);
         let url = format!("https://{}{path}", upstream.name());
-        match call_service(&binding, &url, &init, timeout_ms).await {
-            Ok(response) => Ok(response.status()),
+        match call_service_for_text(&binding, &url, &init, timeout_ms).await {
+            Ok(answer) => Ok(answer),
             Err(CallFailure::TimedOut) => Err("timed out".to_string()),
             Err(CallFailure::Threw(why)) => Err(format!("threw: {why}")),
         }

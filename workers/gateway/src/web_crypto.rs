@@ -9,8 +9,8 @@ use crate::jwks_cache::{Found, KeyCache, Plan};
 use crate::jwt::{Algorithm, Identity, JwtRejection, JwtSettings, Token};
 use common::glue::describe;
 use common::glue::platform::now_millis;
+use common::glue::promise::settled;
 use common::glue::stream::declared_length;
-use common::glue::worker::wasm_bindgen_futures::JsFuture;
 use common::glue::worker::{self, js_sys, web_sys};
 use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
 use std::cell::RefCell;
@@ -102,7 +102,7 @@ async fn fetch_jwks(url: &str) -> Result<Vec<Jwk>, String> {
     let init = RequestInit::new();
     init.set_method("GET");
     init.set_signal(Some(&AbortSignal::timeout_with_u32(JWKS_TIMEOUT_MS)));
-    let response: Response = JsFuture::from(global_fetch(url, &init).map_err(failed)?)
+    let response: Response = settled(global_fetch(url, &init).map_err(failed)?)
         .await
         .map_err(failed)?
         .unchecked_into();
@@ -112,7 +112,7 @@ async fn fetch_jwks(url: &str) -> Result<Vec<Jwk>, String> {
     if declared_length(&response.headers()).is_some_and(|length| length > MAX_JWKS_BYTES) {
         return Err(format!("larger than {MAX_JWKS_BYTES} bytes"));
     }
-    let body = JsFuture::from(response.text().map_err(failed)?)
+    let body = settled(response.text().map_err(failed)?)
         .await
         .map_err(failed)?
         .as_string()
@@ -127,7 +127,7 @@ async fn import(jwk: &Jwk, alg: Algorithm) -> Result<JsValue, JsValue> {
         Reflect::set(&key, &name.into(), &value.into())?;
     }
     let usages = Array::of1(&"verify".into());
-    JsFuture::from(import_key("jwk", &key, &algorithm(alg)?, false, &usages)?).await
+    settled(import_key("jwk", &key, &algorithm(alg)?, false, &usages)?).await
 }
 
 async fn signature_holds(key: &JsValue, token: &Token<'_>) -> bool {
@@ -135,7 +135,7 @@ async fn signature_holds(key: &JsValue, token: &Token<'_>) -> bool {
         // Copies: the runtime may read them after wasm memory has moved.
         let signature = Uint8Array::from(token.signature.as_slice());
         let data = Uint8Array::from(token.signing_input.as_bytes());
-        JsFuture::from(subtle_verify(
+        settled(subtle_verify(
             &algorithm(token.alg)?,
             key,
             &signature,

@@ -4,6 +4,7 @@
 //! writes to one product and keeps its committed version.
 
 pub mod domain;
+pub mod events;
 pub mod routes;
 
 #[cfg(target_arch = "wasm32")]
@@ -13,3 +14,5 @@ mod objects;
 
 /// The binding of the writer objects' namespace.
 pub const WRITERS: &str = "PRODUCT_WRITERS";
+/// The queue products publishes its events on.
+pub const EVENTS: &str = "PRODUCT_EVENTS";

@@ -1,51 +1,118 @@
 //! `ProductWriter`: one object per product, which makes that product's
-//! writes one after another, each checked against the committed version.
+//! writes one after another, each checked against the committed version,
+//! and publishes an event for each committed change (from its outbox, so
+//! none is lost while the queue is away: an alarm sends them later).
 
 use crate::domain::Product;
+use crate::events::{event_of, Cause};
+use crate::EVENTS;
+use common::events::ProductEvent;
 use common::glue::durable::{serve_object, SqlJournal};
 use common::glue::kv::KvStore;
-use common::glue::platform::now_millis;
-use common::glue::worker::{self, durable_object, DurableObject, Env, Request, Response, State};
-use common::journal::Journal;
+use common::glue::platform::{new_uuid, now_millis};
+use common::glue::queue::publish;
+use common::glue::worker::{
+    self, durable_object, DurableObject, Env, Request, Response, State, Storage,
+};
+use common::journal::{deliver, Journal, Publisher};
+use common::kv::StoreError;
 use common::time::Timestamp;
 use common::writes::{write_one, write_problem, Command};
 use common::{records::Record, Reply};
 use futures_util::lock::Mutex;
+use std::cell::Cell;
 
-#[durable_object(fetch)]
+/// The first wait before the outbox is tried again, doubled up to the
+/// longest while the queue stays away.
+const RESEND_FIRST_MS: u64 = 1_000;
+const RESEND_LONGEST_MS: u64 = 60_000;
+
+#[durable_object(alarm)]
 pub struct ProductWriter {
     journal: SqlJournal,
+    storage: Storage,
     env: Env,
     writing: Mutex<()>,
+    resend_after_ms: Cell<u64>,
 }
 
 impl DurableObject for ProductWriter {
     fn new(state: State, env: Env) -> Self {
+        let storage = state.storage();
         Self {
-            journal: SqlJournal::open(&state.storage()),
+            journal: SqlJournal::open(&storage),
+            storage,
             env,
             writing: Mutex::new(()),
+            resend_after_ms: Cell::new(RESEND_FIRST_MS),
         }
     }
 
     async fn fetch(&self, request: Request) -> worker::Result<Response> {
         serve_object(request, async |inbound, command: Command<Product>| {
-            let _turn = self.writing.lock().await;
-            let kv = KvStore::open(&self.env, "PRODUCTS_KV")?;
-            let journal = Journal::new(&self.journal, &kv);
-            let now = Timestamp::from_millis(now_millis());
-            let if_match = inbound.header("If-Match");
-            let edited = write_one(
-                &journal,
-                &command.id,
-                command.edit,
-                if_match.as_deref(),
-                &now,
-            )
-            .await
-            .map_err(|error| write_problem(error, Product::COLLECTION, &command.id))?;
-            Ok::<Reply, _>(edited.reply(&command.id))
+            let reply = {
+                let _turn = self.writing.lock().await;
+                let kv = KvStore::open(&self.env, "PRODUCTS_KV")?;
+                let journal = Journal::new(&self.journal, &kv);
+                let now = Timestamp::from_millis(now_millis());
+                let cause = Cause {
+                    event_id: new_uuid(),
+                    time: now.clone(),
+                    request_id: inbound.request_id.clone(),
+                    traceparent: inbound.header("traceparent"),
+                };
+                let if_match = inbound.header("If-Match");
+                let id = &command.id;
+                write_one(
+                    &journal,
+                    id,
+                    command.edit,
+                    if_match.as_deref(),
+                    &now,
+                    |edited| event_of(edited, id, cause).into_iter().collect(),
+                )
+                .await
+                .map_err(|error| write_problem(error, Product::COLLECTION, id))?
+                .reply(id)
+            };
+            self.send_events().await;
+            Ok::<Reply, _>(reply)
         })
         .await
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        self.send_events().await;
+        Response::empty()
+    }
+}
+
+impl ProductWriter {
+    /// Sends the outbox on; what the queue refuses waits for an alarm.
+    async fn send_events(&self) {
+        let queue = Queue { env: &self.env };
+        match deliver(&self.journal, &queue).await {
+            Ok(true) => self.resend_after_ms.set(RESEND_FIRST_MS),
+            Ok(false) | Err(_) => {
+                let wait = self.resend_after_ms.get();
+                self.resend_after_ms.set((wait * 2).min(RESEND_LONGEST_MS));
+                let at = now_millis() + wait;
+                if let Err(error) = self.storage.set_alarm(at as i64).await {
+                    worker::console_error!("the outbox's alarm was not set: {error}");
+                }
+            }
+        }
+    }
+}
+
+struct Queue<'a> {
+    env: &'a Env,
+}
+
+impl Publisher for Queue<'_> {
+    async fn publish(&self, sequence: u64, event: &str) -> Result<(), StoreError> {
+        let message = ProductEvent::versioned(event, sequence)
+            .ok_or_else(|| StoreError(format!("outbox entry {sequence} is not an event")))?;
+        publish(self.env, EVENTS, &message).await
     }
 }

@@ -4,6 +4,7 @@
 use crate::domain::{User, UserDraft, UserPatch, FIELDS};
 use crate::favorites::{Favorites, FavoritesView, ProductCheck};
 use crate::routes::{resolve, Route};
+use crate::subscription::PROGRESS_KEY;
 use crate::writer::{favorites_key, UserCommand, UserWrite};
 use crate::WRITERS;
 use common::glue::durable::call_object;
@@ -43,7 +44,7 @@ async fn handle(inbound: &Inbound, env: &Env) -> Result<Answer, Problem> {
     let kv = KvStore::open(env, "USERS_KV")?;
     let edit = |id, edit| write(env, inbound, id, UserCommand::Edit { edit });
     match route {
-        Route::Health => resource::health(&kv).await.map(Answer::from),
+        Route::Health => health(&kv).await.map(Answer::from),
         Route::ListUsers => resource::list::<User>(&kv, inbound, env)
             .await
             .map(Answer::from),
@@ -88,6 +89,20 @@ async fn handle(inbound: &Inbound, env: &Env) -> Result<Answer, Problem> {
             write(env, inbound, id, UserCommand::RemoveFavorite { product }).await
         }
     }
+}
+
+/// `200 {"status": "ok", "events": …}` once KV answers: the events part
+/// says how far the product events were processed (`null` before the
+/// first).
+async fn health(kv: &KvStore) -> Result<Reply, Problem> {
+    let progress = kv.get(PROGRESS_KEY).await.map_err(storage_unavailable)?;
+    let events = progress
+        .and_then(|json| serde_json::value::RawValue::from_string(json).ok())
+        .map_or_else(|| "null".to_string(), |raw| raw.get().to_string());
+    Ok(Reply::raw_json(
+        200,
+        format!(r#"{{"status":"ok","events":{events}}}"#),
+    ))
 }
 
 async fn write(

@@ -3,9 +3,13 @@
 
 use crate::domain::{Email, User};
 use crate::emails::{Claim, ClaimAnswer, ClaimRequest, ClaimStore, Claims, Holders, CLAIM_TTL_MS};
+use crate::fans::{self, FansAnswer, FansRequest, FansStore};
 use crate::problems::user_problem;
-use crate::writer::{has_email, EmailClaims as ClaimsOfAddresses, UserWrite, UserWriter as Writer};
-use crate::{EMAIL_CLAIMS, WRITERS};
+use crate::writer::{
+    has_email, EmailClaims as ClaimsOfAddresses, ProductFans as FansOfProducts, UserWrite,
+    UserWriter as Writer,
+};
+use crate::{EMAIL_CLAIMS, PRODUCT_FANS, WRITERS};
 use common::glue::durable::{ask_object, serve_object, SqlJournal};
 use common::glue::env::var;
 use common::glue::kv::KvStore;
@@ -28,6 +32,8 @@ use serde::{Deserialize, Serialize};
 const HAS_EMAIL: &str = "https://object/has-email";
 /// The internal path of an address object's requests.
 const CLAIM: &str = "https://object/claim";
+/// The internal path of a product object's requests.
+pub const FANS: &str = "https://object/fans";
 
 #[derive(Serialize, Deserialize)]
 struct HasEmail {
@@ -65,9 +71,14 @@ impl DurableObject for UserWriter {
                 env: &self.env,
                 inbound,
             };
+            let fans = FansClient {
+                env: &self.env,
+                inbound,
+            };
             let writer = Writer {
                 journal: Journal::new(&self.journal, &kv),
                 claims: &claims,
+                fans: &fans,
             };
             let id = write.id.clone();
             let now = Timestamp::from_millis(now_millis());
@@ -95,6 +106,25 @@ impl UserWriter {
                 .map_err(unavailable)?,
         };
         Ok(Reply::json(200, &has_email(committed.as_deref(), email)))
+    }
+}
+
+/// A user's writer talking to product objects.
+struct FansClient<'a> {
+    env: &'a Env,
+    inbound: &'a Inbound,
+}
+
+impl FansOfProducts for FansClient<'_> {
+    async fn enlist(&self, product: &ResourceId, user: &ResourceId) -> Result<bool, StoreError> {
+        let request = FansRequest::Enlist {
+            product: product.clone(),
+            user: user.clone(),
+        };
+        let name = product.to_string();
+        let answer: FansAnswer =
+            ask_object(self.env, PRODUCT_FANS, &name, FANS, self.inbound, &request).await?;
+        Ok(answer == FansAnswer::Enlisted)
     }
 }
 
@@ -185,7 +215,7 @@ impl DurableObject for EmailClaims {
         let Some(email) = self.stored_email() else {
             return Response::empty();
         };
-        let inbound = Inbound::internal(CLAIM)?;
+        let inbound = Inbound::internal(CLAIM, None, None)?;
         let (store, holders) = self.parts(&email, &inbound);
         let next = self
             .claims(&store, &holders)
@@ -354,5 +384,91 @@ impl Holders for WritersClient<'_> {
         };
         let name = owner.to_string();
         ask_object(self.env, WRITERS, &name, HAS_EMAIL, self.inbound, &question).await
+    }
+}
+
+/// `ProductFans`: one object per product, the users who favour it.
+#[durable_object(fetch)]
+pub struct ProductFans {
+    sql: SqlStorage,
+}
+
+impl DurableObject for ProductFans {
+    fn new(state: State, _env: Env) -> Self {
+        let sql = state.storage().sql();
+        for statement in [
+            "CREATE TABLE IF NOT EXISTS fans (user TEXT PRIMARY KEY)",
+            "CREATE TABLE IF NOT EXISTS product (id INTEGER PRIMARY KEY CHECK (id = 1), deleted_version INTEGER)",
+        ] {
+            if let Err(error) = sql.exec(statement, None) {
+                worker::console_error!("fans storage failed: {error}");
+            }
+        }
+        Self { sql }
+    }
+
+    async fn fetch(&self, request: Request) -> worker::Result<Response> {
+        serve_object(request, async |_, request: FansRequest| {
+            fans::handle(self, request)
+                .map(|answer| Reply::json(200, &answer))
+                .map_err(|_| Problem::unavailable("fans are unavailable"))
+        })
+        .await
+    }
+}
+
+impl FansStore for ProductFans {
+    fn deleted_version(&self) -> Result<Option<u64>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            deleted_version: Option<f64>,
+        }
+        let rows: Vec<Row> = self
+            .sql
+            .exec("SELECT deleted_version FROM product WHERE id = 1", None)
+            .and_then(|cursor| cursor.to_array())
+            .map_err(sql_failure)?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .and_then(|row| row.deleted_version)
+            .map(|version| version as u64))
+    }
+
+    fn set_deleted_version(&self, version: u64) -> Result<(), StoreError> {
+        self.sql
+            .exec(
+                "INSERT INTO product (id, deleted_version) VALUES (1, ?) \
+                 ON CONFLICT (id) DO UPDATE SET deleted_version = excluded.deleted_version",
+                vec![(version as f64).into()],
+            )
+            .map(drop)
+            .map_err(sql_failure)
+    }
+
+    fn add(&self, user: &ResourceId) -> Result<(), StoreError> {
+        self.sql
+            .exec(
+                "INSERT INTO fans (user) VALUES (?) ON CONFLICT (user) DO NOTHING",
+                vec![user.as_str().into()],
+            )
+            .map(drop)
+            .map_err(sql_failure)
+    }
+
+    fn fans(&self) -> Result<Vec<ResourceId>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            user: String,
+        }
+        let rows: Vec<Row> = self
+            .sql
+            .exec("SELECT user FROM fans ORDER BY user", None)
+            .and_then(|cursor| cursor.to_array())
+            .map_err(sql_failure)?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| ResourceId::parse(&row.user))
+            .collect())
     }
 }

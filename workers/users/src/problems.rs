@@ -22,6 +22,13 @@ pub fn user_problem(error: UserError, id: &ResourceId) -> Problem {
             crate::favorites::MAX_FAVORITES
         )),
         UserError::ProductUnconfirmed => products_unconfirmed(),
+        UserError::ProductGone(product) => {
+            Problem::not_found(format!("product {product} does not exist"))
+        }
+        UserError::FansUnavailable => {
+            Problem::unavailable("favourites cannot be checked now; nothing was written")
+                .with_header("Retry-After", "1")
+        }
     }
 }
 
@@ -53,6 +60,8 @@ mod tests {
         );
         assert_eq!(status(UserError::FavoritesFull), 409);
         assert_eq!(status(UserError::ClaimsUnavailable), 503);
+        assert_eq!(status(UserError::FansUnavailable), 503);
+        assert_eq!(status(UserError::ProductGone(id.clone())), 404);
         let unconfirmed = user_problem(UserError::ProductUnconfirmed, &id);
         assert_eq!(
             (unconfirmed.status, unconfirmed.slug),

@@ -51,6 +51,10 @@ pub enum UserError {
     FavoritesFull,
     /// A new favourite the products service could not confirm.
     ProductUnconfirmed,
+    /// The product was deleted while it was being added.
+    ProductGone(ResourceId),
+    /// The product's object could not say whether it is still there.
+    FansUnavailable,
 }
 
 impl From<WriteError> for UserError {
@@ -75,12 +79,21 @@ pub trait EmailClaims {
     async fn release(&self, email: &Email, owner: &ResourceId) -> Result<(), StoreError>;
 }
 
-pub struct UserWriter<'a, S, K, C> {
-    pub journal: Journal<'a, S, K>,
-    pub claims: &'a C,
+/// The product objects, as a user's writer talks to them.
+#[allow(async_fn_in_trait)]
+pub trait ProductFans {
+    /// Enlists `user` as a fan of `product`; `Ok(false)`: the product was
+    /// deleted.
+    async fn enlist(&self, product: &ResourceId, user: &ResourceId) -> Result<bool, StoreError>;
 }
 
-impl<S: JournalStorage, K: KeyValue, C: EmailClaims> UserWriter<'_, S, K, C> {
+pub struct UserWriter<'a, S, K, C, F> {
+    pub journal: Journal<'a, S, K>,
+    pub claims: &'a C,
+    pub fans: &'a F,
+}
+
+impl<S: JournalStorage, K: KeyValue, C: EmailClaims, F: ProductFans> UserWriter<'_, S, K, C, F> {
     pub async fn execute(
         &self,
         write: UserWrite,
@@ -170,8 +183,13 @@ impl<S: JournalStorage, K: KeyValue, C: EmailClaims> UserWriter<'_, S, K, C> {
             return Err(UserError::ProductUnconfirmed);
         }
         favorites
-            .add(product)
+            .add(product.clone())
             .map_err(|FavoritesFull| UserError::FavoritesFull)?;
+        match self.fans.enlist(&product, id).await {
+            Ok(true) => {}
+            Ok(false) => return Err(UserError::ProductGone(product)),
+            Err(_) => return Err(UserError::FansUnavailable),
+        }
         self.save_favorites(id, &favorites).await
     }
 
@@ -273,10 +291,40 @@ mod tests {
         }
     }
 
+    /// Product objects in memory: fans per product, deleted products.
+    #[derive(Default)]
+    struct Products {
+        fans: RefCell<HashMap<String, Vec<ResourceId>>>,
+        deleted: RefCell<Vec<String>>,
+        down: RefCell<bool>,
+    }
+
+    impl ProductFans for Products {
+        async fn enlist(
+            &self,
+            product: &ResourceId,
+            user: &ResourceId,
+        ) -> Result<bool, StoreError> {
+            if *self.down.borrow() {
+                return Err(StoreError("fans down".into()));
+            }
+            if self.deleted.borrow().iter().any(|p| p == product.as_str()) {
+                return Ok(false);
+            }
+            self.fans
+                .borrow_mut()
+                .entry(product.to_string())
+                .or_default()
+                .push(user.clone());
+            Ok(true)
+        }
+    }
+
     struct World {
         storage: MemoryJournal,
         kv: MemoryKv,
         addresses: Addresses,
+        products: Products,
     }
 
     impl World {
@@ -285,6 +333,7 @@ mod tests {
                 storage: MemoryJournal::default(),
                 kv: MemoryKv::default(),
                 addresses: Addresses::default(),
+                products: Products::default(),
             }
         }
 
@@ -297,6 +346,7 @@ mod tests {
             let writer = UserWriter {
                 journal: Journal::new(&self.storage, &self.kv),
                 claims: &self.addresses,
+                fans: &self.products,
             };
             let write = UserWrite {
                 id: ResourceId::parse(id).unwrap(),
@@ -540,6 +590,30 @@ mod tests {
         assert_eq!(
             world.run("1", unconfirmed("102"), None).unwrap_err(),
             UserError::ProductUnconfirmed
+        );
+        assert_eq!(world.favorites("1"), Some(vec!["101".to_string()]));
+    }
+
+    #[test]
+    fn a_new_favourite_enlists_its_user_and_a_deleted_product_is_refused() {
+        let world = World::new();
+        world.run("1", create("1", "a@x.io"), None).unwrap();
+        world.run("1", add("101"), None).unwrap();
+        world.run("1", add("101"), None).unwrap();
+        assert_eq!(
+            world.products.fans.borrow()["101"],
+            vec![id("1")],
+            "enlisted once, when added"
+        );
+        world.products.deleted.borrow_mut().push("102".into());
+        assert_eq!(
+            world.run("1", add("102"), None).unwrap_err(),
+            UserError::ProductGone(id("102"))
+        );
+        *world.products.down.borrow_mut() = true;
+        assert_eq!(
+            world.run("1", add("103"), None).unwrap_err(),
+            UserError::FansUnavailable
         );
         assert_eq!(world.favorites("1"), Some(vec!["101".to_string()]));
     }

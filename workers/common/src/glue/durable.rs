@@ -70,7 +70,7 @@ pub async fn ask_object<C: Serialize, A: DeserializeOwned>(
         return Err(failed(format!("answered {}", response.status())));
     }
     let text = response.text().map_err(|e| failed(describe(&e)))?;
-    let text = worker::wasm_bindgen_futures::JsFuture::from(text)
+    let text = super::promise::settled(text)
         .await
         .map_err(|e| failed(describe(&e)))?
         .as_string()
@@ -171,6 +171,7 @@ impl SqlJournal {
         for statement in [
             "CREATE TABLE IF NOT EXISTS committed (key TEXT PRIMARY KEY, value TEXT)",
             "CREATE TABLE IF NOT EXISTS pending (id INTEGER PRIMARY KEY CHECK (id = 1), changes TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS outbox (sequence INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL)",
         ] {
             if let Err(error) = sql.exec(statement, None) {
                 sql_failure(error);
@@ -239,10 +240,45 @@ impl JournalStorage for SqlJournal {
         result.map(drop).map_err(sql_failure)
     }
 
-    fn commit(&self, changes: &[Change]) -> Result<(), StoreError> {
+    fn commit(&self, changes: &[Change], events: &[String]) -> Result<(), StoreError> {
         for change in changes {
             self.set(&change.key, change.value.as_deref())?;
         }
+        for event in events {
+            self.sql
+                .exec(
+                    "INSERT INTO outbox (event) VALUES (?)",
+                    vec![event.as_str().into()],
+                )
+                .map_err(sql_failure)?;
+        }
         self.set_pending(None)
+    }
+
+    fn outbox(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            sequence: f64,
+            event: String,
+        }
+        let rows: Vec<Row> = self
+            .sql
+            .exec("SELECT sequence, event FROM outbox ORDER BY sequence", None)
+            .and_then(|cursor| cursor.to_array())
+            .map_err(sql_failure)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.sequence as u64, row.event))
+            .collect())
+    }
+
+    fn delivered(&self, sequence: u64) -> Result<(), StoreError> {
+        self.sql
+            .exec(
+                "DELETE FROM outbox WHERE sequence = ?",
+                vec![(sequence as f64).into()],
+            )
+            .map(drop)
+            .map_err(sql_failure)
     }
 }

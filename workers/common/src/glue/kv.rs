@@ -6,13 +6,13 @@
 
 use super::describe;
 use super::env::binding;
+use super::promise::settled;
 use crate::kv::{KeyPage, KeyValue, StoreError};
 use crate::Problem;
 use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use worker::js_sys::{Array, Map, Object, Promise, Reflect};
-use worker::wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
 /// KV's limit on keys read in one bulk get.
@@ -57,9 +57,7 @@ async fn settle(what: &str, operation: Result<Promise, JsValue>) -> Result<JsVal
         worker::console_error!("{cause}");
         StoreError(cause)
     };
-    JsFuture::from(operation.map_err(failed)?)
-        .await
-        .map_err(failed)
+    settled(operation.map_err(failed)?).await.map_err(failed)
 }
 
 fn field(object: &JsValue, name: &str) -> JsValue {

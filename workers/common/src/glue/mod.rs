@@ -7,6 +7,8 @@ pub mod durable;
 pub mod env;
 pub mod kv;
 pub mod platform;
+pub mod promise;
+pub mod queue;
 pub mod request;
 pub mod resource;
 pub mod response;

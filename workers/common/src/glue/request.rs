@@ -44,10 +44,23 @@ impl Inbound {
         }
     }
 
-    /// A request of the worker's own making (an object's alarm has none):
-    /// a GET of `url` with a fresh id.
-    pub fn internal(url: &str) -> Result<Self, JsValue> {
-        Ok(Self::new(Request::new_with_str(url)?))
+    /// A request of the worker's own making (an object's alarm, a queue
+    /// message): a GET of `url`, with the id and trace of what caused it
+    /// when known, else a fresh id.
+    pub fn internal(
+        url: &str,
+        request_id: Option<&str>,
+        traceparent: Option<&str>,
+    ) -> Result<Self, JsValue> {
+        let request = Request::new_with_str(url)?;
+        let headers = request.headers();
+        if let Some(id) = request_id {
+            headers.set(REQUEST_ID, id)?;
+        }
+        if let Some(traceparent) = traceparent {
+            headers.set("traceparent", traceparent)?;
+        }
+        Ok(Self::new(request))
     }
 
     pub fn header(&self, name: &str) -> Option<String> {

@@ -2,12 +2,13 @@
 
 use super::describe;
 use super::env::binding;
+use super::promise::settled;
 use crate::Problem;
 use futures_util::future::{select, Either};
+use std::future::Future;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use worker::js_sys::{Function, Promise, Reflect};
-use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys::{AbortSignal, RequestInit, Response};
 use worker::Env;
 
@@ -44,7 +45,7 @@ pub async fn call_service(
     let threw = |e: JsValue| CallFailure::Threw(describe(&e));
     init.set_signal(Some(&AbortSignal::timeout_with_u32(clamp(timeout_millis))));
     let promise = binding.fetch_with_str_and_init(url, init).map_err(threw)?;
-    match JsFuture::from(promise).await {
+    match settled(promise).await {
         Ok(response) => Ok(response.unchecked_into()),
         Err(error) if is_timeout(&error) => Err(CallFailure::TimedOut),
         Err(error) => Err(threw(error)),
@@ -66,7 +67,7 @@ pub async fn call_service_for_text(
     let text = response
         .text()
         .map_err(|e| CallFailure::Threw(describe(&e)))?;
-    let body = std::pin::pin!(JsFuture::from(text));
+    let body = std::pin::pin!(settled(text));
     let deadline = std::pin::pin!(sleep(remaining));
     match select(body, deadline).await {
         Either::Left((Ok(text), _)) => text
@@ -79,9 +80,9 @@ pub async fn call_service_for_text(
     }
 }
 
-fn sleep(millis: u64) -> JsFuture {
+fn sleep(millis: u64) -> impl Future<Output = Result<JsValue, JsValue>> {
     let millis = clamp(millis) as i32;
-    JsFuture::from(Promise::new(&mut |resolve, _| {
+    settled(Promise::new(&mut |resolve, _| {
         set_timeout(&resolve, millis);
     }))
 }

@@ -1,10 +1,10 @@
 //! Request bodies as streams: read whole up to a limit, or drained.
 
+use super::promise::settled;
 use super::request::header;
 use crate::Problem;
 use wasm_bindgen::JsCast;
 use worker::js_sys::{Reflect, Uint8Array};
-use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys::{Headers, ReadableStreamDefaultReader, Request};
 
 /// How much of a refused body is still read and dropped, so that a client
@@ -58,7 +58,7 @@ async fn drain(reader: &ReadableStreamDefaultReader, mut seen: usize) {
 
 async fn next_chunk(reader: &ReadableStreamDefaultReader) -> Result<Option<Uint8Array>, Problem> {
     let unreadable = |_| Problem::bad_request("the body could not be read");
-    let chunk = JsFuture::from(reader.read()).await.map_err(unreadable)?;
+    let chunk = settled(reader.read()).await.map_err(unreadable)?;
     if Reflect::get(&chunk, &"done".into())
         .map_err(unreadable)?
         .is_truthy()

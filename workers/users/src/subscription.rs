@@ -1,0 +1,167 @@
+//! The queue handler: the product events users consumes (`consumer.rs`
+//! decides), each acknowledged on its own, retried with a delay when a
+//! step fails, and sent straight to the dead-letter queue when it is not
+//! an event at all.
+
+use crate::consumer::{handling, remove_everywhere, Favourers, Handling};
+use crate::fans::{FansAnswer, FansRequest};
+use crate::objects::FANS;
+use crate::writer::{UserCommand, UserWrite};
+use crate::{DEAD_LETTERS, PRODUCT_FANS, WRITERS};
+use common::events::ProductEvent;
+use common::glue::durable::{ask_object, call_object};
+use common::glue::kv::KvStore;
+use common::glue::platform::now_millis;
+use common::glue::queue::{publish, Message, MessageBatch};
+use common::glue::request::Inbound;
+use common::glue::worker::{self, Env};
+use common::id::ResourceId;
+use common::kv::{KeyValue, StoreError};
+use common::time::Timestamp;
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+/// The KV key where the consumer notes how far it has got (read by
+/// `/health`).
+pub const PROGRESS_KEY: &str = "events:progress";
+
+/// The longest wait before a failed message is tried again.
+const LONGEST_RETRY_DELAY_SECS: u32 = 30;
+
+#[derive(Serialize)]
+struct Progress {
+    processed_at: Timestamp,
+    last_event_time: Timestamp,
+    lag_ms: u64,
+}
+
+#[wasm_bindgen(wasm_bindgen_futures = worker::wasm_bindgen_futures, js_sys = worker::js_sys)]
+pub async fn queue(batch: MessageBatch, env: Env, _ctx: JsValue) -> Result<(), JsValue> {
+    let mut newest: Option<ProductEvent> = None;
+    for message in batch.each() {
+        let body = message.text();
+        if let Some(event) = handle(&env, &message, &body).await {
+            if newest.as_ref().is_none_or(|known| event.time > known.time) {
+                newest = Some(event);
+            }
+        }
+    }
+    if let Some(event) = newest {
+        note_progress(&env, &event).await;
+    }
+    Ok(())
+}
+
+/// Handles one message; answers the event once it is done with.
+async fn handle(env: &Env, message: &Message, body: &str) -> Option<ProductEvent> {
+    match handling(body) {
+        Handling::DeadLetter(why) => {
+            worker::console_error!("message {} dead-lettered: {why}", message.id());
+            match publish(env, DEAD_LETTERS, body).await {
+                Ok(()) => message.ack(),
+                Err(_) => retry(message),
+            }
+            None
+        }
+        Handling::Ignore => {
+            message.ack();
+            serde_json::from_str(body).ok()
+        }
+        Handling::RemoveEverywhere { product, version } => {
+            let event: ProductEvent = serde_json::from_str(body).ok()?;
+            let Ok(inbound) =
+                Inbound::internal(FANS, Some(&event.request_id), event.traceparent.as_deref())
+            else {
+                retry(message);
+                return None;
+            };
+            let favourers = Objects {
+                env,
+                inbound: &inbound,
+            };
+            match remove_everywhere(&favourers, &product, version).await {
+                Ok(count) => {
+                    worker::console_log!(
+                        "product.deleted {product} (event {}): removed from {count} lists",
+                        event.id
+                    );
+                    message.ack();
+                    Some(event)
+                }
+                Err(error) => {
+                    worker::console_error!("product.deleted {product} not applied yet: {error}");
+                    retry(message);
+                    None
+                }
+            }
+        }
+    }
+}
+
+fn retry(message: &Message) {
+    let delay = (message.attempts() as u32).clamp(1, LONGEST_RETRY_DELAY_SECS);
+    message.retry(delay);
+}
+
+/// Notes when the newest event of a batch was processed: `/health` shows
+/// it (one KV write per batch).
+async fn note_progress(env: &Env, event: &ProductEvent) {
+    let now = now_millis();
+    let progress = Progress {
+        processed_at: Timestamp::from_millis(now),
+        last_event_time: event.time.clone(),
+        lag_ms: now.saturating_sub(event.time.millis()),
+    };
+    let Ok(kv) = KvStore::open(env, "USERS_KV") else {
+        return;
+    };
+    if let Ok(json) = serde_json::to_string(&progress) {
+        let _ = kv.put(PROGRESS_KEY, &json).await;
+    }
+}
+
+struct Objects<'a> {
+    env: &'a Env,
+    inbound: &'a Inbound,
+}
+
+impl Favourers for Objects<'_> {
+    async fn product_deleted(
+        &self,
+        product: &ResourceId,
+        version: u64,
+    ) -> Result<Vec<ResourceId>, StoreError> {
+        let request = FansRequest::ProductDeleted {
+            product: product.clone(),
+            version,
+        };
+        let name = product.to_string();
+        match ask_object(self.env, PRODUCT_FANS, &name, FANS, self.inbound, &request).await? {
+            FansAnswer::Fans(fans) => Ok(fans),
+            other => Err(StoreError(format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    async fn remove_favorite(
+        &self,
+        user: &ResourceId,
+        product: &ResourceId,
+    ) -> Result<(), StoreError> {
+        let write = UserWrite {
+            id: user.clone(),
+            command: UserCommand::RemoveFavorite {
+                product: product.clone(),
+            },
+        };
+        let name = user.to_string();
+        let response = call_object(self.env, WRITERS, &name, self.inbound, &write)
+            .await
+            .map_err(|problem| StoreError(problem.detail))?;
+        match response.status() {
+            204 | 404 => Ok(()),
+            status => Err(StoreError(format!(
+                "the writer of {user} answered {status}"
+            ))),
+        }
+    }
+}
