@@ -4,7 +4,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 
-WORKER_BUILD_VERSION=0.8.7
 WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)"
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -20,11 +19,6 @@ for component in clippy rustfmt; do
     rustup component add "$component"
   fi
 done
-
-if [ "$(worker-build --version 2>/dev/null)" != "$WORKER_BUILD_VERSION" ]; then
-  step "installing worker-build $WORKER_BUILD_VERSION (compiles for about 10 minutes, once)"
-  cargo install worker-build --version "$WORKER_BUILD_VERSION" --force
-fi
 
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
   step "installing the wasm-bindgen CLI $WASM_BINDGEN_VERSION, the version in Cargo.lock (about 6 minutes, once)"

@@ -5,7 +5,8 @@ import { before, after } from "node:test";
 import assert from "node:assert/strict";
 import { Miniflare } from "miniflare";
 import { parse as parseToml } from "smol-toml";
-import { readFileSync, existsSync } from "node:fs";
+import { readFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseJson } from "./helpers.mjs";
@@ -136,10 +137,16 @@ export async function startSystem({
       compatibilityDate: readConfig("gateway").compatibility_date,
     })),
   );
+  // Local workerd keeps each Durable Object's SQLite database in a file and
+  // syncs it on every commit; on a disk, dozens of concurrent object writes
+  // stall the runtime until it resets connections. In memory (tmpfs) they
+  // do not. Production storage is another thing entirely.
+  const storage = mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "edge-system-"));
   const mf = new Miniflare({
     host: "127.0.0.1",
     port: 0,
     inspectorPort,
+    durableObjectsPersist: storage,
     workers,
     handleRuntimeStdio: (stdout, stderr) => {
       collect(stdout);
@@ -165,7 +172,10 @@ export async function startSystem({
     /** The gateway's access-log entries so far: the JSON lines with a request_id and a caller. */
     accessLog: () => accessLogOf(output.join("")),
     kv: (worker, binding) => mf.getKVNamespace(binding, worker),
-    stop: () => mf.dispose(),
+    stop: async () => {
+      await mf.dispose();
+      rmSync(storage, { recursive: true, force: true });
+    },
   };
 }
 

@@ -25,6 +25,27 @@ pub mod testing;
 #[cfg(target_arch = "wasm32")]
 pub mod glue;
 
+/// A line for the worker's log.
+#[cfg(target_arch = "wasm32")]
+#[macro_export]
+macro_rules! console_log {
+    ($($line:tt)*) => { $crate::glue::log::log(&format!($($line)*)) };
+}
+
+/// A warning for the worker's log.
+#[cfg(target_arch = "wasm32")]
+#[macro_export]
+macro_rules! console_warn {
+    ($($line:tt)*) => { $crate::glue::log::warn(&format!($($line)*)) };
+}
+
+/// An error for the worker's log.
+#[cfg(target_arch = "wasm32")]
+#[macro_export]
+macro_rules! console_error {
+    ($($line:tt)*) => { $crate::glue::log::error(&format!($($line)*)) };
+}
+
 pub use problem::{FieldError, Problem};
 pub use reply::Reply;
 

@@ -25,7 +25,7 @@ impl AccessLog<'_> {
     /// Workers Logs.
     #[cfg(target_arch = "wasm32")]
     pub fn write(&self) {
-        worker::console_log!("{}", self.to_line());
+        common::console_log!("{}", self.to_line());
     }
 }
 

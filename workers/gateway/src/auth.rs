@@ -135,9 +135,9 @@ mod glue {
     use crate::jwt::{bearer_jwt, JwtRejection, JwtSettings};
     use crate::web_crypto::verify_bearer;
     use common::glue::env::var;
+    use common::glue::env::Env;
     use std::cell::OnceCell;
     use std::rc::Rc;
-    use worker::Env;
 
     thread_local! {
         static API_KEYS: OnceCell<Rc<ApiKeys>> = const { OnceCell::new() };
@@ -166,14 +166,14 @@ mod glue {
             Ok(None) => return Authentication::refused(unauthorized(true)),
             Ok(Some(settings)) => verify_bearer(token, &settings).await,
             Err(why) => {
-                worker::console_error!("JWT settings invalid: {why}");
+                common::console_error!("JWT settings invalid: {why}");
                 Err(JwtRejection::Misconfigured)
             }
         };
         match verified {
             Ok(verified) => Authentication::of(Identity::Subject(verified.subject)),
             Err(rejection) => {
-                worker::console_warn!(
+                common::console_warn!(
                     "bearer token refused (request {request_id}): {}",
                     rejection.reason()
                 );

@@ -40,8 +40,8 @@ mod glue {
     use common::glue::request::Inbound;
     use common::glue::stream::{declared_length, discard_unread_body, read_body};
     use common::Problem;
+    use js_sys::Uint8Array;
     use wasm_bindgen::JsValue;
-    use worker::js_sys::Uint8Array;
 
     /// The body to forward, or 413.
     pub async fn outbound_body(inbound: &Inbound) -> Result<Option<JsValue>, Problem> {

@@ -86,7 +86,7 @@ pub use glue::apply;
 mod glue {
     use super::{vary_with_origin, CorsPolicy};
     use wasm_bindgen::JsValue;
-    use worker::web_sys::Headers;
+    use web_sys::Headers;
 
     /// Adds the CORS headers of an answer to `origin`, and `Vary: Origin`
     /// whenever CORS is on.

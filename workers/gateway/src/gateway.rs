@@ -6,37 +6,34 @@ use crate::auth::{self, Identity};
 use crate::routes::{self, Destination, Upstream};
 use crate::settings::Settings;
 use crate::{body_limit, cors, headers, health, rate_limit, upstream, OPENAPI_JSON};
-use common::glue::env::var;
-use common::glue::platform::{chain_panic_hook, now_millis};
+use common::glue::env::{var, Env};
+use common::glue::platform::now_millis;
 use common::glue::request::Inbound;
 use common::glue::response::{build_response, reply_headers};
-use common::glue::worker::{self, event, web_sys, Context, Env};
+use common::glue::run;
 use common::time::rfc3339_utc;
 use common::{Problem, Reply, REQUEST_ID};
 use std::cell::OnceCell;
 use std::rc::Rc;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::*;
 use web_sys::{Headers, RequestInit, Response, ResponseInit};
 
 thread_local! {
     static SETTINGS: OnceCell<Rc<Settings>> = const { OnceCell::new() };
 }
 
-#[event(start)]
-fn start() {
-    chain_panic_hook();
-}
-
-#[event(fetch)]
-async fn fetch(request: web_sys::Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    let started = now_millis();
-    // 1. Request id and trace: kept or made here, passed on with every call.
-    let mut exchange = Exchange::new(Inbound::new(request), &env);
-    let outcome = exchange.handle().await;
-    let response = exchange.respond(outcome).await;
-    // 9. Access log: one line per request, however it ended.
-    exchange.log(response.as_ref().map_or(500, Response::status), started);
-    Ok(response?)
+#[wasm_bindgen]
+pub fn fetch(request: web_sys::Request, env: Env, _ctx: JsValue) -> Result<JsValue, JsValue> {
+    run(async move {
+        let started = now_millis();
+        // 1. Request id and trace: kept or made here, passed on with every call.
+        let mut exchange = Exchange::new(Inbound::new(request), &env);
+        let outcome = exchange.handle().await;
+        let response = exchange.respond(outcome).await;
+        // 9. Access log: one line per request, however it ended.
+        exchange.log(response.as_ref().map_or(500, Response::status), started);
+        response.map(JsValue::from)
+    })
 }
 
 /// What the gateway answers: a service's response, or one of its own.
@@ -139,7 +136,7 @@ impl<'a> Exchange<'a> {
         }
         let answer = outcome.unwrap_or_else(|problem| Answer::Own(self.problem_reply(&problem)));
         self.render(answer).or_else(|error| {
-            worker::console_error!("the answer could not be built: {}", describe(&error));
+            common::console_error!("the answer could not be built: {}", describe(&error));
             self.render(Answer::Own(self.problem_reply(&internal(error))))
         })
     }
@@ -208,7 +205,7 @@ fn describe(error: &JsValue) -> String {
 
 /// A runtime call the gateway relies on failed: a 500 problem, logged.
 fn internal(error: JsValue) -> Problem {
-    worker::console_error!("runtime call failed: {}", describe(&error));
+    common::console_error!("runtime call failed: {}", describe(&error));
     Problem::new(
         500,
         "internal",

@@ -56,7 +56,7 @@ mod glue {
     use super::{connection_options, NOT_FORWARDED, SECURITY_HEADERS};
     use common::glue::request::Inbound;
     use wasm_bindgen::JsValue;
-    use worker::web_sys::Headers;
+    use web_sys::Headers;
 
     /// The headers a service gets: the caller's, without the ones never
     /// forwarded, with the request id and a new trace span.

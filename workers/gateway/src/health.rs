@@ -97,8 +97,8 @@ mod glue {
     use super::{Health, ServiceHealth};
     use crate::routes::Upstream;
     use crate::upstream;
+    use common::glue::env::Env;
     use common::glue::request::Inbound;
-    use worker::Env;
 
     /// Asks every service's `/health` at once, each within the timeout.
     pub async fn check_services(env: &Env, inbound: &Inbound, timeout_ms: u64) -> Health {

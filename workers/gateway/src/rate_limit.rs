@@ -30,12 +30,12 @@ mod glue {
     use super::rate_limited;
     use common::glue::describe;
     use common::glue::env::binding;
+    use common::glue::env::Env;
     use common::glue::promise::settled;
     use common::Problem;
+    use js_sys::{Object, Promise, Reflect};
     use wasm_bindgen::prelude::*;
     use wasm_bindgen::JsCast;
-    use worker::js_sys::{Object, Promise, Reflect};
-    use worker::Env;
 
     #[wasm_bindgen]
     extern "C" {
@@ -57,7 +57,7 @@ mod glue {
             Ok(true) => Ok(()),
             Ok(false) => Err(rate_limited(retry_after_secs)),
             Err(error) => {
-                worker::console_error!(
+                common::console_error!(
                     "rate limiter failed, request let through: {}",
                     describe(&error)
                 );

@@ -78,13 +78,13 @@ pub use glue::{forward, get, Forwarded};
 mod glue {
     use super::*;
     use crate::breaker::Breaker;
+    use common::glue::env::Env;
     use common::glue::platform::now_millis;
     use common::glue::request::{header, Inbound};
     use common::glue::service::{call_service, call_service_for_text, service, CallFailure};
     use std::cell::RefCell;
     use wasm_bindgen::JsValue;
-    use worker::web_sys::{Headers, RequestInit, Response};
-    use worker::Env;
+    use web_sys::{Headers, RequestInit, Response};
 
     thread_local! {
         /// Per isolate: each isolate learns about a failing service on its own.
@@ -147,7 +147,7 @@ mod glue {
             Ok(response) => Ok(response),
             Err(CallFailure::TimedOut) => Err(timed_out(upstream, policy.timeout_ms)),
             Err(CallFailure::Threw(why)) => {
-                worker::console_error!("{} threw: {why}", upstream.name());
+                common::console_error!("{} threw: {why}", upstream.name());
                 Err(bad_gateway(upstream, "the call threw"))
             }
         }

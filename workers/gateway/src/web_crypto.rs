@@ -11,7 +11,7 @@ use common::glue::describe;
 use common::glue::platform::now_millis;
 use common::glue::promise::settled;
 use common::glue::stream::declared_length;
-use common::glue::worker::{self, js_sys, web_sys};
+use common::glue::{js_sys, web_sys};
 use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
@@ -73,7 +73,7 @@ async fn key_for(token: &Token<'_>, settings: &JwtSettings) -> Result<JsValue, J
             match fetched {
                 Ok(set) => keys.store(set, now_millis()),
                 Err(why) => {
-                    worker::console_error!("JWK set fetch failed, cached keys kept: {why}");
+                    common::console_error!("JWK set fetch failed, cached keys kept: {why}");
                     keys.fetch_failed(now_millis());
                 }
             }
@@ -83,7 +83,7 @@ async fn key_for(token: &Token<'_>, settings: &JwtSettings) -> Result<JsValue, J
         Found::Imported(key) => Ok(key),
         Found::Import(jwk) => {
             let key = import(&jwk, token.alg).await.map_err(|error| {
-                worker::console_error!(
+                common::console_error!(
                     "JWK {} not importable for {}: {}",
                     jwk.kid,
                     token.alg.name(),
@@ -146,7 +146,7 @@ async fn signature_holds(key: &JsValue, token: &Token<'_>) -> bool {
     match verified.await {
         Ok(valid) => valid.as_bool() == Some(true),
         Err(error) => {
-            worker::console_error!("crypto.subtle.verify threw: {}", describe(&error));
+            common::console_error!("crypto.subtle.verify threw: {}", describe(&error));
             false
         }
     }

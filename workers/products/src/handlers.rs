@@ -4,29 +4,22 @@
 use crate::domain::{Product, ProductDraft, ProductPatch, FIELDS};
 use crate::routes::{resolve, Route};
 use crate::WRITERS;
+use common::glue::env::Env;
 use common::glue::kv::KvStore;
-use common::glue::platform::{chain_panic_hook, now_millis, random_bytes};
+use common::glue::platform::{now_millis, random_bytes};
 use common::glue::request::Inbound;
 use common::glue::resource;
+use common::glue::run;
 use common::glue::serve::{serve, Answer};
-use common::glue::worker::{self, event, web_sys, Context, Env};
 use common::id::ResourceId;
 use common::time::Timestamp;
 use common::writes::Edit;
 use common::Problem;
+use wasm_bindgen::prelude::*;
 
-#[event(start)]
-fn start() {
-    chain_panic_hook();
-}
-
-#[event(fetch)]
-async fn fetch(
-    request: web_sys::Request,
-    env: Env,
-    _ctx: Context,
-) -> worker::Result<web_sys::Response> {
-    serve(request, &env, handle).await
+#[wasm_bindgen]
+pub fn fetch(request: web_sys::Request, env: Env, _ctx: JsValue) -> Result<JsValue, JsValue> {
+    run(async move { serve(request, &env, handle).await })
 }
 
 async fn handle(inbound: &Inbound, env: &Env) -> Result<Answer, Problem> {

@@ -7,13 +7,12 @@ use crate::domain::Product;
 use crate::events::{event_of, Cause};
 use crate::EVENTS;
 use common::events::ProductEvent;
-use common::glue::durable::{serve_object, SqlJournal};
+use common::glue::durable::{serve_object, DurableObjectState, ObjectStorage, SqlJournal};
+use common::glue::env::Env;
 use common::glue::kv::KvStore;
 use common::glue::platform::{new_uuid, now_millis};
 use common::glue::queue::publish;
-use common::glue::worker::{
-    self, durable_object, DurableObject, Env, Request, Response, State, Storage,
-};
+use common::glue::run;
 use common::journal::{deliver, Journal, Publisher};
 use common::kv::StoreError;
 use common::time::Timestamp;
@@ -21,34 +20,55 @@ use common::writes::{write_one, write_problem, Command};
 use common::{records::Record, Reply};
 use futures_util::lock::Mutex;
 use std::cell::Cell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
 
 /// The first wait before the outbox is tried again, doubled up to the
 /// longest while the queue stays away.
 const RESEND_FIRST_MS: u64 = 1_000;
 const RESEND_LONGEST_MS: u64 = 60_000;
 
-#[durable_object(alarm)]
-pub struct ProductWriter {
-    journal: SqlJournal,
-    storage: Storage,
-    env: Env,
-    writing: Mutex<()>,
-    resend_after_ms: Cell<u64>,
-}
+#[wasm_bindgen]
+pub struct ProductWriter(Rc<Writer>);
 
-impl DurableObject for ProductWriter {
-    fn new(state: State, env: Env) -> Self {
+#[wasm_bindgen]
+impl ProductWriter {
+    #[wasm_bindgen(constructor)]
+    pub fn new(state: DurableObjectState, env: Env) -> Self {
         let storage = state.storage();
-        Self {
+        Self(Rc::new(Writer {
             journal: SqlJournal::open(&storage),
             storage,
             env,
             writing: Mutex::new(()),
             resend_after_ms: Cell::new(RESEND_FIRST_MS),
-        }
+        }))
     }
 
-    async fn fetch(&self, request: Request) -> worker::Result<Response> {
+    pub fn fetch(&self, request: web_sys::Request) -> Result<JsValue, JsValue> {
+        let writer = self.0.clone();
+        run(async move { writer.fetch(request).await })
+    }
+
+    pub fn alarm(&self) -> Result<JsValue, JsValue> {
+        let writer = self.0.clone();
+        run(async move {
+            writer.send_events().await;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+struct Writer {
+    journal: SqlJournal,
+    storage: ObjectStorage,
+    env: Env,
+    writing: Mutex<()>,
+    resend_after_ms: Cell<u64>,
+}
+
+impl Writer {
+    async fn fetch(&self, request: web_sys::Request) -> Result<JsValue, JsValue> {
         serve_object(request, async |inbound, command: Command<Product>| {
             let reply = {
                 let _turn = self.writing.lock().await;
@@ -81,13 +101,6 @@ impl DurableObject for ProductWriter {
         .await
     }
 
-    async fn alarm(&self) -> worker::Result<Response> {
-        self.send_events().await;
-        Response::empty()
-    }
-}
-
-impl ProductWriter {
     /// Sends the outbox on; what the queue refuses waits for an alarm.
     async fn send_events(&self) {
         let queue = Queue { env: &self.env };
@@ -96,9 +109,8 @@ impl ProductWriter {
             Ok(false) | Err(_) => {
                 let wait = self.resend_after_ms.get();
                 self.resend_after_ms.set((wait * 2).min(RESEND_LONGEST_MS));
-                let at = now_millis() + wait;
-                if let Err(error) = self.storage.set_alarm(at as i64).await {
-                    worker::console_error!("the outbox's alarm was not set: {error}");
+                if let Err(error) = self.storage.set_alarm(now_millis() + wait).await {
+                    common::console_error!("the outbox's alarm was not set: {error}");
                 }
             }
         }

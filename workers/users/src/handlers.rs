@@ -9,34 +9,27 @@ use crate::writer::{favorites_key, UserCommand, UserWrite};
 use crate::WRITERS;
 use common::glue::durable::call_object;
 use common::glue::env::var;
+use common::glue::env::Env;
 use common::glue::kv::KvStore;
-use common::glue::platform::{chain_panic_hook, now_millis, random_bytes};
+use common::glue::platform::{now_millis, random_bytes};
 use common::glue::request::Inbound;
 use common::glue::resource;
+use common::glue::run;
 use common::glue::serve::{serve, Answer};
 use common::glue::service::{call_service_for_text, service, CallFailure};
-use common::glue::worker::{self, event, web_sys, Context, Env};
 use common::id::ResourceId;
 use common::kv::KeyValue;
 use common::records::{self, storage_unavailable, unreadable};
 use common::time::Timestamp;
 use common::writes::Edit;
 use common::{Problem, Reply};
+use wasm_bindgen::prelude::*;
 
 const DEFAULT_PRODUCTS_TIMEOUT_MS: u64 = 1500;
 
-#[event(start)]
-fn start() {
-    chain_panic_hook();
-}
-
-#[event(fetch)]
-async fn fetch(
-    request: web_sys::Request,
-    env: Env,
-    _ctx: Context,
-) -> worker::Result<web_sys::Response> {
-    serve(request, &env, handle).await
+#[wasm_bindgen]
+pub fn fetch(request: web_sys::Request, env: Env, _ctx: JsValue) -> Result<JsValue, JsValue> {
+    run(async move { serve(request, &env, handle).await })
 }
 
 async fn handle(inbound: &Inbound, env: &Env) -> Result<Answer, Problem> {
@@ -178,7 +171,7 @@ async fn ask_products(
     let url = format!("https://products{path_and_query}");
     let answer = call_service_for_text(&binding, &url, &init, timeout).await;
     if let Err(failure) = &answer {
-        worker::console_error!("products did not answer {path_and_query}: {failure:?}");
+        common::console_error!("products did not answer {path_and_query}: {failure:?}");
     }
     answer
 }

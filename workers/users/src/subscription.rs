@@ -5,16 +5,17 @@
 
 use crate::consumer::{handling, remove_everywhere, Favourers, Handling};
 use crate::fans::{FansAnswer, FansRequest};
-use crate::objects::FANS;
+use crate::objects::{FansClient, FANS};
 use crate::writer::{UserCommand, UserWrite};
-use crate::{DEAD_LETTERS, PRODUCT_FANS, WRITERS};
+use crate::{DEAD_LETTERS, WRITERS};
 use common::events::ProductEvent;
-use common::glue::durable::{ask_object, call_object};
+use common::glue::durable::call_object;
+use common::glue::env::Env;
 use common::glue::kv::KvStore;
 use common::glue::platform::now_millis;
 use common::glue::queue::{publish, Message, MessageBatch};
 use common::glue::request::Inbound;
-use common::glue::worker::{self, Env};
+use common::glue::run;
 use common::id::ResourceId;
 use common::kv::{KeyValue, StoreError};
 use common::time::Timestamp;
@@ -35,28 +36,34 @@ struct Progress {
     lag_ms: u64,
 }
 
-#[wasm_bindgen(wasm_bindgen_futures = worker::wasm_bindgen_futures, js_sys = worker::js_sys)]
-pub async fn queue(batch: MessageBatch, env: Env, _ctx: JsValue) -> Result<(), JsValue> {
+#[wasm_bindgen]
+pub fn queue(batch: MessageBatch, env: Env, _ctx: JsValue) -> Result<JsValue, JsValue> {
+    run(async move {
+        consume(&batch, &env).await;
+        Ok(JsValue::UNDEFINED)
+    })
+}
+
+async fn consume(batch: &MessageBatch, env: &Env) {
     let mut newest: Option<ProductEvent> = None;
     for message in batch.each() {
         let body = message.text();
-        if let Some(event) = handle(&env, &message, &body).await {
+        if let Some(event) = handle(env, &message, &body).await {
             if newest.as_ref().is_none_or(|known| event.time > known.time) {
                 newest = Some(event);
             }
         }
     }
     if let Some(event) = newest {
-        note_progress(&env, &event).await;
+        note_progress(env, &event).await;
     }
-    Ok(())
 }
 
 /// Handles one message; answers the event once it is done with.
 async fn handle(env: &Env, message: &Message, body: &str) -> Option<ProductEvent> {
     match handling(body) {
         Handling::DeadLetter(why) => {
-            worker::console_error!("message {} dead-lettered: {why}", message.id());
+            common::console_error!("message {} dead-lettered: {why}", message.id());
             match publish(env, DEAD_LETTERS, body).await {
                 Ok(()) => message.ack(),
                 Err(_) => retry(message),
@@ -81,7 +88,7 @@ async fn handle(env: &Env, message: &Message, body: &str) -> Option<ProductEvent
             };
             match remove_everywhere(&favourers, &product, version).await {
                 Ok(count) => {
-                    worker::console_log!(
+                    common::console_log!(
                         "product.deleted {product} (event {}): removed from {count} lists",
                         event.id
                     );
@@ -89,7 +96,7 @@ async fn handle(env: &Env, message: &Message, body: &str) -> Option<ProductEvent
                     Some(event)
                 }
                 Err(error) => {
-                    worker::console_error!("product.deleted {product} not applied yet: {error}");
+                    common::console_error!("product.deleted {product} not applied yet: {error}");
                     retry(message);
                     None
                 }
@@ -135,8 +142,11 @@ impl Favourers for Objects<'_> {
             product: product.clone(),
             version,
         };
-        let name = product.to_string();
-        match ask_object(self.env, PRODUCT_FANS, &name, FANS, self.inbound, &request).await? {
+        let fans = FansClient {
+            env: self.env,
+            inbound: self.inbound,
+        };
+        match fans.ask(&request).await? {
             FansAnswer::Fans(fans) => Ok(fans),
             other => Err(StoreError(format!("unexpected answer {other:?}"))),
         }

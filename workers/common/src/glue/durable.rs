@@ -1,18 +1,20 @@
 //! Durable Objects: calling a writer object from a worker, serving a call
 //! inside one, and a writer's journal kept in its SQLite storage.
 
+use super::env::Env;
+use super::promise::settled;
 use super::request::Inbound;
 use super::service::{call_service, CallFailure, ServiceBinding};
 use super::{describe, env::binding};
 use crate::journal::{Change, JournalStorage};
 use crate::kv::StoreError;
 use crate::{Problem, Reply, REQUEST_ID};
+use js_sys::{Array, Promise, Reflect};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use worker::web_sys::{Headers, RequestInit, Response};
-use worker::{Env, SqlStorage};
+use web_sys::{Headers, RequestInit, Response};
 
 /// How long a worker waits for a writer object before it answers 503.
 pub const OBJECT_TIMEOUT_MS: u64 = 5_000;
@@ -23,12 +25,91 @@ extern "C" {
 
     #[wasm_bindgen(method, catch, js_name = getByName)]
     fn get_by_name(this: &ObjectNamespace, name: &str) -> Result<JsValue, JsValue>;
+
+    /// What a Durable Object is constructed with (`ctx`).
+    pub type DurableObjectState;
+
+    #[wasm_bindgen(method, getter)]
+    pub fn storage(this: &DurableObjectState) -> ObjectStorage;
+
+    #[derive(Clone)]
+    pub type ObjectStorage;
+
+    #[wasm_bindgen(method, getter)]
+    fn sql(this: &ObjectStorage) -> SqlStorage;
+
+    #[wasm_bindgen(method, catch, js_name = setAlarm)]
+    fn set_alarm_at(this: &ObjectStorage, at_millis: f64) -> Result<Promise, JsValue>;
+
+    /// An object's SQLite database; `exec` is synchronous.
+    #[derive(Clone)]
+    pub type SqlStorage;
+
+    #[wasm_bindgen(method, catch, variadic, js_name = exec)]
+    fn exec_with(this: &SqlStorage, query: &str, bindings: &Array) -> Result<SqlCursor, JsValue>;
+
+    type SqlCursor;
+
+    #[wasm_bindgen(method, js_name = toArray)]
+    fn to_array(this: &SqlCursor) -> Array;
+}
+
+impl ObjectStorage {
+    pub fn sql_storage(&self) -> SqlStorage {
+        self.sql()
+    }
+
+    /// Asks for the object's `alarm` at `at_millis` (since the epoch).
+    pub async fn set_alarm(&self, at_millis: u64) -> Result<(), StoreError> {
+        let set = self.set_alarm_at(at_millis as f64).map_err(sql_failure)?;
+        settled(set).await.map(drop).map_err(sql_failure)
+    }
+}
+
+/// A value bound to a `?` of a statement.
+pub enum SqlValue<'a> {
+    Text(&'a str),
+    Number(f64),
+    Null,
+}
+
+impl SqlStorage {
+    /// Runs a statement; every row it answers, as objects by column name.
+    pub fn exec(&self, query: &str, bindings: &[SqlValue]) -> Result<Vec<SqlRow>, StoreError> {
+        let values: Array = bindings
+            .iter()
+            .map(|value| match value {
+                SqlValue::Text(text) => JsValue::from_str(text),
+                SqlValue::Number(number) => JsValue::from_f64(*number),
+                SqlValue::Null => JsValue::NULL,
+            })
+            .collect();
+        let cursor = self.exec_with(query, &values).map_err(sql_failure)?;
+        Ok(cursor.to_array().iter().map(SqlRow).collect())
+    }
+}
+
+/// One row of a statement's answer.
+pub struct SqlRow(JsValue);
+
+impl SqlRow {
+    fn column(&self, name: &str) -> JsValue {
+        Reflect::get(&self.0, &name.into()).unwrap_or(JsValue::NULL)
+    }
+
+    pub fn text(&self, name: &str) -> Option<String> {
+        self.column(name).as_string()
+    }
+
+    pub fn number(&self, name: &str) -> Option<f64> {
+        self.column(name).as_f64()
+    }
 }
 
 /// A writer that could not be reached, was overloaded or threw: nothing
 /// was written, and the client may try again.
 pub fn object_unavailable(why: &str) -> Problem {
-    worker::console_error!("writer object unavailable: {why}");
+    crate::console_error!("writer object unavailable: {why}");
     Problem::unavailable("the writer is unavailable; nothing was written")
         .with_header("Retry-After", "1")
 }
@@ -60,7 +141,7 @@ pub async fn ask_object<C: Serialize, A: DeserializeOwned>(
 ) -> Result<A, StoreError> {
     let failed = |why: String| {
         let cause = format!("{binding_name} {name}: {why}");
-        worker::console_error!("object call failed: {cause}");
+        crate::console_error!("object call failed: {cause}");
         StoreError(cause)
     };
     let response = send(env, binding_name, name, url, inbound, command)
@@ -126,15 +207,15 @@ fn object_request(inbound: &Inbound, body: &str) -> Result<RequestInit, JsValue>
 /// Serves a call inside an object: the command read from the body, the
 /// outcome answered with the request's id.
 pub async fn serve_object<C: DeserializeOwned>(
-    request: worker::Request,
+    request: web_sys::Request,
     handle: impl AsyncFnOnce(&Inbound, C) -> Result<Reply, Problem>,
-) -> worker::Result<worker::Response> {
-    let inbound = Inbound::new(Clone::clone(request.inner()));
+) -> Result<JsValue, JsValue> {
+    let inbound = Inbound::new(request);
     let outcome = match command(&inbound).await {
         Ok(command) => handle(&inbound, command).await,
         Err(problem) => Err(problem),
     };
-    Ok(worker::Response::from(inbound.respond(outcome)?))
+    Ok(inbound.respond(outcome)?.into())
 }
 
 async fn command<C: DeserializeOwned>(inbound: &Inbound) -> Result<C, Problem> {
@@ -144,38 +225,26 @@ async fn command<C: DeserializeOwned>(inbound: &Inbound) -> Result<C, Problem> {
 }
 
 /// A writer's journal in its SQLite storage: the committed value of each
-/// record it owns, and the write in progress.
+/// record it owns, the write in progress, and the outbox of its events.
 pub struct SqlJournal {
     sql: SqlStorage,
 }
 
-#[derive(Deserialize)]
-struct Value {
-    value: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Pending {
-    changes: String,
-}
-
-fn sql_failure(error: impl std::fmt::Display) -> StoreError {
-    let cause = format!("object storage failed: {error}");
-    worker::console_error!("{cause}");
+fn sql_failure(error: impl Into<JsValue>) -> StoreError {
+    let cause = format!("object storage failed: {}", describe(&error.into()));
+    crate::console_error!("{cause}");
     StoreError(cause)
 }
 
 impl SqlJournal {
-    pub fn open(storage: &worker::Storage) -> Self {
+    pub fn open(storage: &ObjectStorage) -> Self {
         let sql = storage.sql();
         for statement in [
             "CREATE TABLE IF NOT EXISTS committed (key TEXT PRIMARY KEY, value TEXT)",
             "CREATE TABLE IF NOT EXISTS pending (id INTEGER PRIMARY KEY CHECK (id = 1), changes TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS outbox (sequence INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL)",
         ] {
-            if let Err(error) = sql.exec(statement, None) {
-                sql_failure(error);
-            }
+            let _ = sql.exec(statement, &[]);
         }
         Self { sql }
     }
@@ -185,28 +254,24 @@ impl SqlJournal {
     }
 
     fn set(&self, key: &str, value: Option<&str>) -> Result<(), StoreError> {
+        let value = value.map_or(SqlValue::Null, SqlValue::Text);
         self.sql
             .exec(
                 "INSERT INTO committed (key, value) VALUES (?, ?) \
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                vec![key.into(), value.map(str::to_string).into()],
+                &[SqlValue::Text(key), value],
             )
             .map(drop)
-            .map_err(sql_failure)
     }
 }
 
 impl JournalStorage for SqlJournal {
     fn committed(&self, key: &str) -> Result<Option<Option<String>>, StoreError> {
-        let rows: Vec<Value> = self
-            .sql
-            .exec(
-                "SELECT value FROM committed WHERE key = ?",
-                vec![key.into()],
-            )
-            .and_then(|cursor| cursor.to_array())
-            .map_err(sql_failure)?;
-        Ok(rows.into_iter().next().map(|row| row.value))
+        let rows = self.sql.exec(
+            "SELECT value FROM committed WHERE key = ?",
+            &[SqlValue::Text(key)],
+        )?;
+        Ok(rows.first().map(|row| row.text("value")))
     }
 
     fn remember(&self, key: &str, value: Option<&str>) -> Result<(), StoreError> {
@@ -214,30 +279,32 @@ impl JournalStorage for SqlJournal {
     }
 
     fn pending(&self) -> Result<Option<Vec<Change>>, StoreError> {
-        let rows: Vec<Pending> = self
+        let rows = self
             .sql
-            .exec("SELECT changes FROM pending WHERE id = 1", None)
-            .and_then(|cursor| cursor.to_array())
-            .map_err(sql_failure)?;
-        rows.into_iter()
-            .next()
-            .map(|row| serde_json::from_str(&row.changes).map_err(sql_failure))
+            .exec("SELECT changes FROM pending WHERE id = 1", &[])?;
+        rows.first()
+            .and_then(|row| row.text("changes"))
+            .map(|json| {
+                serde_json::from_str(&json).map_err(|e| StoreError(format!("pending write: {e}")))
+            })
             .transpose()
     }
 
     fn set_pending(&self, changes: Option<&[Change]>) -> Result<(), StoreError> {
-        let result = match changes {
-            None => self.sql.exec("DELETE FROM pending", None),
+        match changes {
+            None => self.sql.exec("DELETE FROM pending", &[]).map(drop),
             Some(changes) => {
-                let json = serde_json::to_string(changes).map_err(sql_failure)?;
-                self.sql.exec(
-                    "INSERT INTO pending (id, changes) VALUES (1, ?) \
-                     ON CONFLICT (id) DO UPDATE SET changes = excluded.changes",
-                    vec![json.into()],
-                )
+                let json = serde_json::to_string(changes)
+                    .map_err(|e| StoreError(format!("pending write: {e}")))?;
+                self.sql
+                    .exec(
+                        "INSERT INTO pending (id, changes) VALUES (1, ?) \
+                         ON CONFLICT (id) DO UPDATE SET changes = excluded.changes",
+                        &[SqlValue::Text(&json)],
+                    )
+                    .map(drop)
             }
-        };
-        result.map(drop).map_err(sql_failure)
+        }
     }
 
     fn commit(&self, changes: &[Change], events: &[String]) -> Result<(), StoreError> {
@@ -245,30 +312,21 @@ impl JournalStorage for SqlJournal {
             self.set(&change.key, change.value.as_deref())?;
         }
         for event in events {
-            self.sql
-                .exec(
-                    "INSERT INTO outbox (event) VALUES (?)",
-                    vec![event.as_str().into()],
-                )
-                .map_err(sql_failure)?;
+            self.sql.exec(
+                "INSERT INTO outbox (event) VALUES (?)",
+                &[SqlValue::Text(event)],
+            )?;
         }
         self.set_pending(None)
     }
 
     fn outbox(&self) -> Result<Vec<(u64, String)>, StoreError> {
-        #[derive(Deserialize)]
-        struct Row {
-            sequence: f64,
-            event: String,
-        }
-        let rows: Vec<Row> = self
+        let rows = self
             .sql
-            .exec("SELECT sequence, event FROM outbox ORDER BY sequence", None)
-            .and_then(|cursor| cursor.to_array())
-            .map_err(sql_failure)?;
+            .exec("SELECT sequence, event FROM outbox ORDER BY sequence", &[])?;
         Ok(rows
-            .into_iter()
-            .map(|row| (row.sequence as u64, row.event))
+            .iter()
+            .filter_map(|row| Some((row.number("sequence")? as u64, row.text("event")?)))
             .collect())
     }
 
@@ -276,9 +334,8 @@ impl JournalStorage for SqlJournal {
         self.sql
             .exec(
                 "DELETE FROM outbox WHERE sequence = ?",
-                vec![(sequence as f64).into()],
+                &[SqlValue::Number(sequence as f64)],
             )
             .map(drop)
-            .map_err(sql_failure)
     }
 }

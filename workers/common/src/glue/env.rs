@@ -1,13 +1,18 @@
-//! Bindings, variables and secrets, read from the environment as they are
-//! (the `worker` crate's typed accessors check a constructor on every call).
+//! The environment a worker or object is given: bindings, variables and
+//! secrets, read as they are.
 
-use wasm_bindgen::JsValue;
-use worker::js_sys::Reflect;
-use worker::Env;
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+extern "C" {
+    /// The `env` of a handler or a Durable Object.
+    #[derive(Clone)]
+    pub type Env;
+}
 
 /// The binding called `name`, if the environment has one.
 pub fn binding(env: &Env, name: &str) -> Option<JsValue> {
-    Reflect::get(env, &name.into())
+    js_sys::Reflect::get(env, &name.into())
         .ok()
         .filter(|value| !value.is_undefined())
 }

@@ -6,14 +6,14 @@
 
 use super::describe;
 use super::env::binding;
+use super::env::Env;
 use super::promise::settled;
 use crate::kv::{KeyPage, KeyValue, StoreError};
 use crate::Problem;
+use js_sys::{Array, Map, Object, Promise, Reflect};
 use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use worker::js_sys::{Array, Map, Object, Promise, Reflect};
-use worker::Env;
 
 /// KV's limit on keys read in one bulk get.
 const BULK_GET_MAX: usize = 100;
@@ -54,7 +54,7 @@ impl KvStore {
 async fn settle(what: &str, operation: Result<Promise, JsValue>) -> Result<JsValue, StoreError> {
     let failed = |error: JsValue| {
         let cause = format!("KV {what} failed: {}", describe(&error));
-        worker::console_error!("{cause}");
+        crate::console_error!("{cause}");
         StoreError(cause)
     };
     settled(operation.map_err(failed)?).await.map_err(failed)

@@ -5,7 +5,9 @@
 
 pub mod durable;
 pub mod env;
+pub mod executor;
 pub mod kv;
+pub mod log;
 pub mod platform;
 pub mod promise;
 pub mod queue;
@@ -14,12 +16,13 @@ pub mod resource;
 pub mod response;
 pub mod serve;
 pub mod service;
+mod slots;
 pub mod stream;
 
-pub use worker;
+pub use executor::run;
+pub use {js_sys, web_sys};
 
 use wasm_bindgen::{JsCast, JsValue};
-use worker::js_sys;
 
 /// What a JavaScript error says, for a log line.
 pub fn describe(error: &JsValue) -> String {

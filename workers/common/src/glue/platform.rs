@@ -1,8 +1,23 @@
-//! The runtime's clock, randomness and panic hook.
+//! The runtime's clock and randomness, and what happens at start: a panic
+//! is reported and marks the instance for a reset before the next call
+//! (the entry, `scripts/runtime.js`, does the reset), and an abort makes
+//! wasm-bindgen re-instantiate the module.
 
 use crate::id::uuid_v4;
 use wasm_bindgen::prelude::*;
-use worker::js_sys;
+
+#[wasm_bindgen(inline_js = "
+export const state = globalThis.__worker_init_state ??= { criticalError: false, instanceId: 0 };
+")]
+extern "C" {
+    type InitState;
+
+    #[wasm_bindgen(thread_local_v2, js_name = state)]
+    static INIT_STATE: InitState;
+
+    #[wasm_bindgen(method, setter, js_name = criticalError)]
+    fn set_critical_error(this: &InitState, value: bool);
+}
 
 #[wasm_bindgen]
 extern "C" {
@@ -10,14 +25,20 @@ extern "C" {
     fn fill_random(buffer: &mut [u8]);
 }
 
-/// Keeps the `worker` crate's panic hook (it tells the runtime to
-/// re-initialise the instance) and adds `console_error_panic_hook`'s report.
-pub fn chain_panic_hook() {
-    let worker_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
+#[wasm_bindgen(start)]
+fn start() {
+    std::panic::set_hook(Box::new(|info| {
         console_error_panic_hook::hook(info);
-        worker_hook(info);
+        crate::glue::log::error(&format!("Rust panic: {info}"));
+        INIT_STATE.with(|state| state.set_critical_error(true));
     }));
+    wasm_bindgen::handler::set_on_abort(wasm_bindgen::handler::schedule_reinit);
+}
+
+/// The state the entry reads to know whether the instance must be reset.
+#[wasm_bindgen(js_name = "__worker_init_state")]
+pub fn worker_init_state() -> JsValue {
+    INIT_STATE.with(|state| state.into())
 }
 
 pub fn random_bytes<const N: usize>() -> [u8; N] {

@@ -3,12 +3,12 @@
 
 use super::describe;
 use super::env::binding;
+use super::env::Env;
 use super::promise::settled;
 use crate::kv::StoreError;
+use js_sys::{Array, Object, Promise, Reflect, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use worker::js_sys::{Array, Object, Promise, Reflect, JSON};
-use worker::Env;
 
 #[wasm_bindgen]
 extern "C" {
@@ -71,7 +71,7 @@ impl Message {
 pub async fn publish(env: &Env, name: &str, body: &str) -> Result<(), StoreError> {
     let failed = |error: String| {
         let cause = format!("sending on {name} failed: {error}");
-        worker::console_error!("{cause}");
+        crate::console_error!("{cause}");
         StoreError(cause)
     };
     let queue: QueueBinding = binding(env, name)

@@ -8,7 +8,7 @@ use crate::id::is_valid_request_id;
 use crate::trace::next_hop;
 use crate::{Problem, REQUEST_ID};
 use wasm_bindgen::JsValue;
-use worker::web_sys::{Headers, Request};
+use web_sys::{Headers, Request};
 
 pub fn header(headers: &Headers, name: &str) -> Option<String> {
     headers.get(name).ok().flatten()

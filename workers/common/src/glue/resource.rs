@@ -3,6 +3,7 @@
 
 use super::durable::call_object;
 use super::env::var;
+use super::env::Env;
 use super::kv::KvStore;
 use super::request::Inbound;
 use super::serve::Answer;
@@ -15,7 +16,6 @@ use crate::{Problem, Reply};
 use serde_json::json;
 use std::cell::OnceCell;
 use std::rc::Rc;
-use worker::Env;
 
 thread_local! {
     static CURSOR_KEY: OnceCell<Option<Rc<CursorKey>>> = const { OnceCell::new() };
@@ -66,7 +66,7 @@ pub async fn write<R: Resource>(
 
 fn logged(listing: Listing) -> Result<Reply, Problem> {
     for key in &listing.unreadable {
-        worker::console_error!("record {key} does not decode; skipped");
+        crate::console_error!("record {key} does not decode; skipped");
     }
     Ok(listing.reply)
 }
@@ -83,7 +83,7 @@ fn cursor_key(env: &Env) -> Result<Rc<CursorKey>, Problem> {
             .clone()
         })
         .ok_or_else(|| {
-            worker::console_error!("the CURSOR_SECRET secret is not set");
+            crate::console_error!("the CURSOR_SECRET secret is not set");
             Problem::unavailable("listing is not configured")
         })
 }

@@ -3,7 +3,7 @@
 use super::request::Inbound;
 use crate::{Problem, Reply, REQUEST_ID};
 use wasm_bindgen::JsValue;
-use worker::web_sys::{Headers, Response, ResponseInit};
+use web_sys::{Headers, Response, ResponseInit};
 
 pub fn reply_headers(reply: &Reply) -> Result<Headers, JsValue> {
     let headers = Headers::new()?;

@@ -3,7 +3,8 @@
 
 use super::request::Inbound;
 use crate::{Problem, Reply};
-use worker::web_sys::{Request, Response};
+use wasm_bindgen::JsValue;
+use web_sys::{Request, Response};
 
 /// What a handler answers: a reply of its own, or a response it passes on
 /// as it is (a writer object's).
@@ -22,11 +23,12 @@ pub async fn serve<E>(
     request: Request,
     env: &E,
     handle: impl AsyncFnOnce(&Inbound, &E) -> Result<Answer, Problem>,
-) -> worker::Result<Response> {
+) -> Result<JsValue, JsValue> {
     let inbound = Inbound::new(request);
-    match handle(&inbound, env).await {
-        Ok(Answer::Response(response)) => Ok(response),
-        Ok(Answer::Reply(reply)) => Ok(inbound.respond(Ok(reply))?),
-        Err(problem) => Ok(inbound.respond(Err(problem))?),
-    }
+    let response = match handle(&inbound, env).await {
+        Ok(Answer::Response(response)) => response,
+        Ok(Answer::Reply(reply)) => inbound.respond(Ok(reply))?,
+        Err(problem) => inbound.respond(Err(problem))?,
+    };
+    Ok(response.into())
 }

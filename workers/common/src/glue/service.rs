@@ -2,22 +2,30 @@
 
 use super::describe;
 use super::env::binding;
+use super::env::Env;
 use super::promise::settled;
 use crate::Problem;
 use futures_util::future::{select, Either};
+use js_sys::{Function, Promise, Reflect};
 use std::future::Future;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use worker::js_sys::{Function, Promise, Reflect};
-use worker::web_sys::{AbortSignal, RequestInit, Response};
-use worker::Env;
-
-pub use worker::worker_sys::Fetcher as ServiceBinding;
+use web_sys::{AbortSignal, RequestInit, Response};
 
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_name = setTimeout)]
     fn set_timeout(handler: &Function, millis: i32) -> JsValue;
+
+    /// A service binding, or a Durable Object's stub: anything with `fetch`.
+    pub type ServiceBinding;
+
+    #[wasm_bindgen(method, catch, js_name = fetch)]
+    fn fetch_with_str_and_init(
+        this: &ServiceBinding,
+        url: &str,
+        init: &RequestInit,
+    ) -> Result<Promise, JsValue>;
 }
 
 /// Why a call to another worker gave no (usable) response.
@@ -60,9 +68,9 @@ pub async fn call_service_for_text(
     init: &RequestInit,
     timeout_millis: u64,
 ) -> Result<(u16, String), CallFailure> {
-    let started = worker::js_sys::Date::now();
+    let started = js_sys::Date::now();
     let response = call_service(binding, url, init, timeout_millis).await?;
-    let spent = (worker::js_sys::Date::now() - started).max(0.0) as u64;
+    let spent = (js_sys::Date::now() - started).max(0.0) as u64;
     let remaining = timeout_millis.saturating_sub(spent);
     let text = response
         .text()

@@ -3,9 +3,9 @@
 use super::promise::settled;
 use super::request::header;
 use crate::Problem;
+use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::JsCast;
-use worker::js_sys::{Reflect, Uint8Array};
-use worker::web_sys::{Headers, ReadableStreamDefaultReader, Request};
+use web_sys::{Headers, ReadableStreamDefaultReader, Request};
 
 /// How much of a refused body is still read and dropped, so that a client
 /// that is still sending gets the answer instead of a reset connection.
