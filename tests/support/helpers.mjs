@@ -89,14 +89,3 @@ export function rawRequest(system, method, path, headers, body) {
     req.end();
   });
 }
-
-/**
- * The one place of the breaker override in favorites.test.mjs and
- * faults.test.mjs (its only two uses): with it, a run of failures shows each
- * failure's own answer instead of an open breaker's 503. It hides what users
- * get with the shipped threshold (users answering products' failure with its
- * own 503 problem opens users' breaker), so issue 10 removes it together with
- * the Rust change that counts only a service's own failures toward its
- * breaker.
- */
-export const BREAKER_THRESHOLD_OVERRIDE = { BREAKER_THRESHOLD: "1000" };
