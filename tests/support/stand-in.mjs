@@ -26,6 +26,9 @@
 //   heal          back to the mode it started in
 //   state         { service, mode, base, calls, total, faults, seen }
 //   reset         forget calls, faults and seen (the mode stays)
+//
+// rawUpstream (at the end) is not a worker: an HTTP server outside workerd
+// for the answers no worker can give (statuses outside 200..599).
 import assert from "node:assert/strict";
 import net from "node:net";
 
