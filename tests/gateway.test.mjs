@@ -899,6 +899,7 @@ describe("gateway with the real services and the shipped rate limit", () => {
       ["/users/1", 200],
       ["/users/999", 404],
       ["/users", 200],
+      ["/users/1/favorites", 200],
       ["/users/2/favorites", 200],
       ["/products/101", 200],
       ["/products?ids=101,102", 200],
