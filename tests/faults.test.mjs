@@ -9,9 +9,9 @@
 // confirmations, garbage confirmations, removals while products is down, a
 // 504 in the middle of a favourite write), each with a check that no
 // partial write is left in USERS_KV.
-import { describe, test } from "node:test";
+import { describe, test, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import { suiteSystem } from "./support/system.mjs";
+import { suiteSystem, readConfig } from "./support/system.mjs";
 import { assertProblem } from "./support/problem.mjs";
 import { standInWorker, standInControl } from "./support/stand-in.mjs";
 import {
@@ -21,22 +21,30 @@ import {
   createUser,
   storedFavorites,
   storedUser,
-  BREAKER_THRESHOLD_OVERRIDE,
+  retryAfterSecs,
 } from "./support/helpers.mjs";
 
 const SECURITY_HEADERS = ["x-content-type-options", "referrer-policy", "content-security-policy", "strict-transport-security"];
 
+/** The gateway's shipped breaker: this many failures in a row open it. */
+const BREAKER_THRESHOLD = Number(readConfig("gateway").vars.BREAKER_THRESHOLD);
+
 /**
  * A system for the enclosing describe, with `faulty` replaced by a stand-in
- * (support/stand-in.mjs); `context.standIn` is its control.
+ * (support/stand-in.mjs); `context.standIn` is its control. The breaker has
+ * its shipped threshold: after each test the stand-in is healed and one
+ * call to it succeeds, which closes the count of failures in a row, so that
+ * each test sees its own failures answered as such (each stays under the
+ * threshold) and none depends on what the one before it left.
  */
 function useSystem(faulty, vars = {}) {
-  const context = suiteSystem({
-    standIns: { [faulty]: standInWorker(faulty) },
-    vars: { ...vars, gateway: { ...BREAKER_THRESHOLD_OVERRIDE, ...vars.gateway } },
-    ratelimits: { gateway: { RATE_LIMITER: { limit: 1000000 } } },
-  });
+  const context = suiteSystem({ standIns: { [faulty]: standInWorker(faulty) }, vars });
   context.standIn = standInControl(context, faulty);
+  afterEach(async () => {
+    await context.standIn.heal();
+    const res = await context.request("GET", `/${faulty}/1`);
+    assert.equal(res.status, 200, `a call to the healed ${faulty} succeeds: ${res.text}`);
+  });
   return context;
 }
 
@@ -155,6 +163,34 @@ describe("a failing users service behind the real gateway (timeout 3000 ms), rea
 
   test("users that sends its headers and then stalls its body: the 200 is passed on whole, however long the body takes", async () => {
     await assertStalledBodyPassedOn(context, 1500);
+  });
+});
+
+// Five failures in a row are the point here, so this system has no test
+// after the breaker opens (its cooldown, 10 s shipped, would outlast it).
+describe("users' breaker with the shipped threshold, real products", () => {
+  const context = suiteSystem({ standIns: { users: standInWorker("users") } });
+  context.standIn = standInControl(context, "users");
+
+  test(`users that throws ${BREAKER_THRESHOLD} times in a row opens its breaker: 503 circuit-open with Retry-After, users not called, products unaffected`, async () => {
+    const { request } = context;
+    await context.standIn.during("throw", async () => {
+      for (let i = 1; i <= BREAKER_THRESHOLD; i++) {
+        const res = await request("GET", "/users/1");
+        assert.equal(assertProblem(res, 502).type, "/problems/bad-gateway", `failure ${i}`);
+      }
+      await context.standIn.reset();
+      for (const [method, path, options] of [
+        ["GET", "/users/1", {}],
+        ["POST", "/users", { body: { name: "Ada", email: uniqueEmail("open") } }],
+      ]) {
+        const res = await request(method, path, options);
+        assert.equal(assertProblem(res, 503, { instance: path }).type, "/problems/circuit-open");
+        retryAfterSecs(res);
+      }
+      assert.equal(await context.standIn.total(), 0, "an open breaker calls nothing");
+      await assertFastMeanwhile(request, "GET", "/products/101", 200, 1000);
+    });
   });
 });
 

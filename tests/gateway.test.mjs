@@ -6,15 +6,21 @@
 // Most tests run against one system whose users and products workers are
 // stand-ins (support/stand-in.mjs) that echo what they received and count
 // their calls; the products stand-in is switched into failure modes. Rate limits and
-// the healthy /health answer use a second system with the real services.
-import { describe, test, beforeEach, afterEach } from "node:test";
+// the healthy /health answer use a second system with the real services, the
+// shipped rate limit (1,100 refused requests, bounded drains) and HEAD a
+// third, and the access log of answers that cannot be built a fourth, whose
+// services are HTTP servers outside workerd.
+import { describe, test, before, after, beforeEach, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { suiteSystem, devApiKey } from "./support/system.mjs";
+import { suiteSystem, devApiKey, readConfig } from "./support/system.mjs";
 import { assertProblem } from "./support/problem.mjs";
-import { standInWorker, standInControl } from "./support/stand-in.mjs";
+import { standInWorker, standInControl, rawUpstream } from "./support/stand-in.mjs";
 import {
   sleep,
+  withinOneWindow,
+  heldUpload,
+  within,
   UUID,
   RFC3339_UTC,
   TRACEPARENT,
@@ -34,6 +40,12 @@ const WRITES = ["POST", "PUT", "PATCH", "DELETE"];
 function accessControlHeaders(headers) {
   return [...headers.keys()].filter((name) => name.startsWith("access-control-"));
 }
+
+/** A rawRequest answer as assertProblem reads one (headers with get). */
+const answerOf = (res) => ({ ...res, headers: new Headers(Object.entries(res.headers).map(([name, value]) => [name, String(value)])) });
+
+/** How many times `vary` names Origin (case-insensitively). */
+const originsIn = (vary) => (vary ?? "").split(",").filter((token) => token.trim().toLowerCase() === "origin").length;
 
 /** A body sent as a stream, so fetch sends no Content-Length (chunked). */
 async function postStream(system, path, bytes, headers = {}) {
@@ -158,6 +170,26 @@ describe("gateway with stand-in services", () => {
       const named = ["x-hop-secret", "x-hop-other", "connection"];
       assert.deepEqual(named.filter((name) => name in forwarded), [], `forwarded: ${JSON.stringify(forwarded)}`);
       assert.equal(forwarded["x-kept"], "yes");
+    });
+
+    test("X-Request-Id, traceparent and Authorization named in Connection: the id and the trace travel on, the key is still checked", async () => {
+      const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+      const res = await rawRequest(suite.system, "POST", "/users", {
+        Connection: "X-Request-Id, traceparent, Authorization, , bad name(",
+        "X-Request-Id": "named-in-connection",
+        traceparent: `00-${traceId}-00f067aa0ba902b7-01`,
+        Authorization: `Bearer ${devApiKey()}`,
+        "content-type": "application/json",
+      }, "{}");
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.headers["x-request-id"], "named-in-connection");
+      const forwarded = res.json.headers;
+      assert.equal(forwarded["x-request-id"], "named-in-connection");
+      assert.equal(forwarded.traceparent.match(TRACEPARENT)?.[1], traceId, forwarded.traceparent);
+      assert.equal(forwarded.authorization, undefined);
+      assert.equal(forwarded.connection, undefined);
+      const refused = await rawRequest(suite.system, "POST", "/users", { Connection: "authorization", Authorization: "Bearer wrong" }, "{}");
+      assertProblem(answerOf(refused), 401);
     });
 
     test("a chunked body is forwarded whole, without Transfer-Encoding and Trailer", async () => {
@@ -320,6 +352,65 @@ describe("gateway with stand-in services", () => {
         assert.deepEqual(accessControlHeaders(other.headers), []);
         const none = await request(method, path, { auth: false });
         assert.deepEqual(accessControlHeaders(none.headers), []);
+      });
+    }
+
+    // ALLOWED_ORIGINS is set (as shipped): what CORS adds depends on the
+    // Origin, so every answer says so, whichever origin was sent, if any.
+    const origins = [["an allowed origin", ALLOWED_ORIGIN], ["another origin", OTHER_ORIGIN], ["no origin", undefined]];
+    const kinds = [
+      ["a service's 200", "GET", "/users/1", {}, 200],
+      ["a 404 problem", "GET", "/nowhere", {}, 404],
+      ["a 401 problem", "POST", "/users", { auth: false }, 401],
+      ["a 413 problem", "POST", "/users", { raw: "x".repeat(LIMIT + 1), headers: { "content-type": "text/plain" } }, 413],
+      ["a preflight", "OPTIONS", "/users", { headers: { "access-control-request-method": "POST" } }, 204],
+      ["a 405 problem", "POST", "/health", {}, 405],
+      ["a HEAD", "HEAD", "/users/1", {}, 200],
+    ];
+    for (const [kind, method, path, options, status] of kinds) {
+      test(`${kind} (${method} ${path}) carries Vary naming Origin once, for an allowed, another or no origin`, async () => {
+        for (const [name, origin] of origins) {
+          const headers = { ...options.headers, ...(origin ? { origin } : {}) };
+          const res = await request(method, path, { ...options, headers });
+          assert.equal(res.status, status, `${name}: ${res.text.slice(0, 300)}`);
+          assert.equal(originsIn(res.headers.get("vary")), 1, `${name}: Vary ${res.headers.get("vary")}`);
+        }
+      });
+    }
+
+    test("a 502 problem and the breaker's 503 carry Vary naming Origin once", async () => {
+      await recoverProducts();
+      try {
+        await productsStandIn.setMode("throw");
+        for (const [name, origin] of origins) {
+          const res = await request("GET", "/products/101", { headers: origin ? { origin } : {} });
+          assertProblem(res, 502, { context: name });
+          assert.equal(originsIn(res.headers.get("vary")), 1, `${name}: Vary ${res.headers.get("vary")}`);
+        }
+        const open = await request("GET", "/products/101", { headers: { origin: ALLOWED_ORIGIN } });
+        assert.equal(assertProblem(open, 503).type, "/problems/circuit-open");
+        assert.equal(originsIn(open.headers.get("vary")), 1, `Vary ${open.headers.get("vary")}`);
+      } finally {
+        await recoverProducts();
+      }
+    });
+
+    const upstreamVary = [
+      ["Accept-Encoding", "Accept-Encoding, Origin"],
+      ["Accept-Encoding, Accept-Language", "Accept-Encoding, Accept-Language, Origin"],
+      ["Origin", "Origin"],
+      ["accept, origin", "accept, origin"],
+      ["*", "*"],
+    ];
+    for (const [sent, arrives] of upstreamVary) {
+      test(`a service's Vary: ${sent} arrives as Vary: ${arrives}`, async () => {
+        await usersStandIn.during(`vary:${sent}`, async () => {
+          for (const [name, origin] of origins) {
+            const res = await request("GET", "/users/1", { headers: origin ? { origin } : {} });
+            assert.equal(res.status, 200, res.text);
+            assert.equal(res.headers.get("vary"), arrives, name);
+          }
+        });
       });
     }
   });
@@ -634,14 +725,20 @@ describe("gateway with stand-in services", () => {
   });
 });
 
+/** The shipped rate limit: `limit` requests per `period` seconds per caller. */
+const RATE_LIMIT = readConfig("gateway").ratelimits.find((r) => r.name === "RATE_LIMITER").simple;
+
 describe("gateway with the real services and a rate limit of 3", () => {
   // Each test spends the budget of callers (keys, addresses) no other test
-  // uses, so that none passes or fails because of another.
+  // uses, so that none passes or fails because of another; and each starts
+  // in a window of the limiter with room for all its requests (see
+  // withinOneWindow), so that no count is forgotten halfway.
   const suite = suiteSystem({
-    vars: { gateway: { API_KEYS: "a:key-a,b:key-b,c:key-c" } },
+    vars: { gateway: { API_KEYS: "a:key-a,b:key-b,c:key-c,d:key-d,e:key-e,f:key-f" } },
     ratelimits: { gateway: { RATE_LIMITER: { limit: 3 } } },
   });
   const { request } = suite;
+  beforeEach(() => withinOneWindow(RATE_LIMIT.period, 5000));
 
   // A keyed write that changes nothing: deleting a user who does not exist.
   const keyedWrite = (key, ip) =>
@@ -684,10 +781,206 @@ describe("gateway with the real services and a rate limit of 3", () => {
     assert.equal((await read("203.0.113.11")).status, 200, "another address is another caller");
   });
 
+  test("an address's budget spent by anonymous reads refuses a keyed write from it too (429), without charging the key", async () => {
+    const ip = "203.0.113.20";
+    for (let i = 1; i <= 3; i++) assert.equal((await request("GET", "/products/101", { headers: { "cf-connecting-ip": ip } })).status, 200);
+    const limited = await keyedWrite("key-d", ip);
+    assertProblem(limited, 429, { instance: "/users/no-such-user" });
+    assert.equal(retryAfterSecs(limited), RATE_LIMIT.period);
+    const [line] = await accessLogLines(suite.system, limited.headers.get("x-request-id"));
+    assert.equal(line.status, 429);
+    assert.equal(line.caller, `ip:${ip}`, "refused before the key was looked at");
+    await spendBudget("key-d", "203.0.113.2");
+  });
+
+  test("keyed writes count against their address: after 3, an anonymous read from it is a 429", async () => {
+    const ip = "203.0.113.30";
+    for (let i = 1; i <= 3; i++) {
+      const res = await keyedWrite("key-e", ip);
+      assert.equal(res.status, 404, res.text);
+    }
+    assertProblem(await request("GET", "/products/101", { headers: { "cf-connecting-ip": ip } }), 429);
+  });
+
+  const refusedKinds = [
+    ["a 404, a 405 and a preflight", "203.0.113.40", [
+      ["GET", "/nowhere", {}, 404],
+      ["POST", "/health", {}, 405],
+      ["OPTIONS", "/users", { headers: { origin: ALLOWED_ORIGIN, "access-control-request-method": "POST" } }, 204],
+    ]],
+    ["a 401, a 413 and a HEAD", "203.0.113.41", [
+      ["POST", "/users", { auth: false, headers: { authorization: "Bearer wrong" }, body: {} }, 401],
+      ["POST", "/users", { raw: "x".repeat(LIMIT + 1), headers: { "content-type": "text/plain", authorization: "Bearer key-f" } }, 413],
+      ["HEAD", "/users/1", {}, 200],
+    ]],
+  ];
+  for (const [name, ip, requests] of refusedKinds) {
+    test(`${name} count against the address: the next request from it is a 429`, async () => {
+      for (const [method, path, options, status] of requests) {
+        const res = await request(method, path, { ...options, headers: { ...options.headers, "cf-connecting-ip": ip } });
+        assert.equal(res.status, status, `${method} ${path}: ${res.text.slice(0, 300)}`);
+      }
+      const limited = await request("GET", "/users/1", { headers: { "cf-connecting-ip": ip } });
+      assertProblem(limited, 429);
+      retryAfterSecs(limited);
+    });
+  }
+
   test("GET /health is 200 with every service ok", async () => {
     const res = await request("GET", "/health", { headers: { "cf-connecting-ip": "203.0.113.50" } });
     assert.equal(res.status, 200, res.text);
     assert.match(res.headers.get("content-type") ?? "", /^application\/json/);
     assert.deepEqual(res.json, { status: "ok", services: { users: { status: "ok" }, products: { status: "ok" } } });
   });
+});
+
+describe("gateway with the real services and the shipped rate limit", () => {
+  const suite = suiteSystem();
+  const { request } = suite;
+  const refusedWrite = (ip) =>
+    request("POST", "/users", { auth: false, headers: { authorization: "Bearer wrong-key", "cf-connecting-ip": ip }, body: { name: "x" } });
+
+  test(`${RATE_LIMIT.limit + 100} POST /users with wrong keys from one address: ${RATE_LIMIT.limit} answer 401, the last 100 answer 429 with Retry-After`, async () => {
+    assert.deepEqual({ ...RATE_LIMIT }, { limit: 1000, period: 60 }, "the shipped limit");
+    // Exact counts: all 1,100 must fall in one window of the limiter (they
+    // take about 10 s here). They go in rounds of 10 at once, one round
+    // after the other, so "the first 1,000" is exact at round boundaries.
+    await withinOneWindow(RATE_LIMIT.period, 30_000);
+    const ip = "198.51.100.200";
+    const statuses = [];
+    let lastLimited;
+    for (let round = 0; round < (RATE_LIMIT.limit + 100) / 10; round++) {
+      const answers = await Promise.all(Array.from({ length: 10 }, () => refusedWrite(ip)));
+      statuses.push(...answers.map((res) => res.status));
+      lastLimited = answers.find((res) => res.status === 429) ?? lastLimited;
+    }
+    const unauthorized = statuses.slice(0, RATE_LIMIT.limit);
+    const limited = statuses.slice(RATE_LIMIT.limit);
+    assert.deepEqual([...new Set(unauthorized)], [401], `the first ${RATE_LIMIT.limit}: ${unauthorized.filter((s) => s !== 401).length} not 401`);
+    assert.deepEqual([...new Set(limited)], [429], `the last 100: ${limited.filter((s) => s !== 429).length} not 429`);
+    assertProblem(lastLimited, 429, { instance: "/users" });
+    assert.equal(retryAfterSecs(lastLimited), RATE_LIMIT.period);
+
+    // A 429 reads nothing of the body: it answers while the body is held open.
+    const held = heldUpload(suite.system, "/users", { authorization: "Bearer wrong-key", "cf-connecting-ip": ip }, 10 * 1024 * 1024, 1024);
+    try {
+      const answered = await within(5000, held.answer);
+      assert.ok(answered, "the 429 came while the body was still being sent");
+      assert.equal(answered.status, 429, answered.text);
+    } finally {
+      held.close();
+    }
+    // Another address is another caller.
+    assert.equal((await refusedWrite("198.51.100.201")).status, 401);
+  });
+
+  test("a refused request's unread body is drained before the 401, but at most 1 MiB of it", async () => {
+    const headers = { authorization: "Bearer wrong-key", "cf-connecting-ip": "198.51.100.210", "content-type": "text/plain" };
+    const held = heldUpload(suite.system, "/users", headers, 8 * 1024 * 1024, 256 * 1024);
+    try {
+      assert.equal(await within(500, held.answer), undefined, "no answer while the gateway still reads the first MiB");
+      await held.send(1024 * 1024);
+      const answered = await within(5000, held.answer);
+      assert.ok(answered, "answered after 1 MiB, without the other 6.75 MiB");
+      assertProblem({ ...answered, headers: new Headers(Object.entries(answered.headers)) }, 401, { instance: "/users" });
+    } finally {
+      held.close();
+    }
+  });
+
+  describe("HEAD on every GET route", () => {
+    // The seeded user 2 gets a favourite, so that its list is expanded by products.
+    before(async () => {
+      const res = await request("PUT", "/users/2/favorites/101");
+      assert.equal(res.status, 204, res.text);
+    });
+
+    const routes = [
+      ["/users/1", 200],
+      ["/users/999", 404],
+      ["/users", 200],
+      ["/users/1/favorites", 200],
+      ["/users/2/favorites", 200],
+      ["/products/101", 200],
+      ["/products?ids=101,102", 200],
+      ["/products/999", 404],
+      ["/health", 200],
+      ["/openapi.json", 200],
+    ];
+    for (const [path, status] of routes) {
+      test(`HEAD ${path} answers as GET (${status}): status, ETag, Content-Type, Content-Length of the GET body; no body`, async () => {
+        const get = await fetch(suite.system.url + path);
+        const body = new Uint8Array(await get.arrayBuffer());
+        const head = await fetch(suite.system.url + path, { method: "HEAD" });
+        const headBody = new Uint8Array(await head.arrayBuffer());
+        assert.equal(get.status, status);
+        assert.equal(head.status, status);
+        assert.ok(body.length > 0, "the GET has a body");
+        assert.equal(headBody.length, 0, "no body");
+        assert.equal(head.headers.get("content-length"), String(body.length));
+        assert.equal(head.headers.get("etag"), get.headers.get("etag"));
+        assert.equal(head.headers.get("content-type"), get.headers.get("content-type"));
+        if (["/users/1", "/products/101"].includes(path)) assert.match(head.headers.get("etag") ?? "", /^"[^"]+"$/);
+      });
+    }
+
+    for (const path of ["/users/1", "/products/101"]) {
+      test(`HEAD ${path} with If-None-Match of its ETag is a 304 without a body`, async () => {
+        const etag = (await fetch(suite.system.url + path)).headers.get("etag");
+        assert.ok(etag);
+        const head = await fetch(suite.system.url + path, { method: "HEAD", headers: { "if-none-match": etag } });
+        assert.equal(head.status, 304);
+        assert.equal(head.headers.get("etag"), etag);
+        assert.equal((await head.arrayBuffer()).byteLength, 0);
+        const stale = await fetch(suite.system.url + path, { method: "HEAD", headers: { "if-none-match": '"stale"' } });
+        assert.equal(stale.status, 200);
+      });
+    }
+
+    const refused = [
+      ["POST", "/health", "GET, HEAD"],
+      ["POST", "/openapi.json", "GET, HEAD"],
+      ["DELETE", "/users", "GET, HEAD, POST"],
+      ["POST", "/users/1", "GET, HEAD, PUT, PATCH, DELETE"],
+      ["POST", "/users/1/favorites", "GET, HEAD"],
+      ["PUT", "/products", "GET, HEAD, POST"],
+    ];
+    for (const [method, path, allow] of refused) {
+      test(`${method} ${path} is a 405 whose Allow lists HEAD with GET: ${allow}`, async () => {
+        const res = await request(method, path, { body: {} });
+        assertProblem(res, 405, { instance: path });
+        assert.equal(res.headers.get("allow"), allow);
+      });
+    }
+  });
+});
+
+describe("gateway with services that answer a status no Response can be built with", () => {
+  // Over a service binding to an HTTP server outside workerd, users answers
+  // `199` and products `600` with a problem document: both statuses the
+  // gateway passes on (below 500, or a problem), and neither one a Response
+  // can carry. The gateway then answers a 500 problem of its own; each
+  // request still gets its access-log line, with the status the client got.
+  const upstreams = {};
+  const suite = suiteSystem(async () => {
+    upstreams.users = await rawUpstream("HTTP/1.1 199 Odd\r\ncontent-type: text/plain", "odd");
+    upstreams.products = await rawUpstream("HTTP/1.1 600 Odd\r\ncontent-type: application/problem+json", '{"type":"/problems/odd","status":600}');
+    return { services: { gateway: { USERS: upstreams.users.binding, PRODUCTS: upstreams.products.binding } } };
+  });
+  after(() => Promise.all(Object.values(upstreams).map((upstream) => upstream.close())));
+
+  for (const [service, path, upstreamStatus] of [["users", "/users/1", 199], ["products", "/products/101", 600]]) {
+    test(`${service} answering ${upstreamStatus}: a 500 problem, and its access-log line says 500`, async () => {
+      const id = `log-unbuildable-${randomUUID()}`;
+      const res = await suite.request("GET", path, { headers: { "x-request-id": id } });
+      const body = assertProblem(res, 500, { instance: path, requestId: id });
+      assert.equal(body.type, "/problems/internal");
+      assert.ok(upstreams[service].requests >= 1, `${service} was called`);
+      const lines = await accessLogLines(suite.system, id);
+      assert.equal(lines.length, 1, JSON.stringify(lines));
+      assert.equal(lines[0].status, 500);
+      assert.equal(lines[0].service, service);
+      assert.equal(lines[0].service_status, upstreamStatus);
+    });
+  }
 });

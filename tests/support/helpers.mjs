@@ -91,12 +91,56 @@ export function rawRequest(system, method, path, headers, body) {
 }
 
 /**
- * The one place of the breaker override in favorites.test.mjs and
- * faults.test.mjs (its only two uses): with it, a run of failures shows each
- * failure's own answer instead of an open breaker's 503. It hides what users
- * get with the shipped threshold (users answering products' failure with its
- * own 503 problem opens users' breaker), so issue 10 removes it together with
- * the Rust change that counts only a service's own failures toward its
- * breaker.
+ * Waits, when needed, until `neededMs` from now fit in one window of a
+ * fixed-window rate limiter of `periodSecs`. Miniflare's simulated limiter
+ * (miniflare's ratelimit-object.worker.js) counts per window aligned to
+ * multiples of the period since the epoch and forgets every count when a new
+ * one starts: a test that counts exact answers must not straddle two windows,
+ * so when too little of the current one is left it starts just after the
+ * next boundary.
  */
-export const BREAKER_THRESHOLD_OVERRIDE = { BREAKER_THRESHOLD: "1000" };
+export async function withinOneWindow(periodSecs, neededMs) {
+  const period = periodSecs * 1000;
+  const left = period - (Date.now() % period);
+  if (left < neededMs) await sleep(left + 50);
+}
+
+/**
+ * A POST whose body is held open: sends the headers (with `declaredLength`
+ * as Content-Length) and `firstBytes` bytes, then waits. Returns
+ * `{ answer, send(bytes), close() }`: `answer` resolves with `{ status,
+ * headers, text }` once the whole answer arrived (or rejects on a
+ * connection error), `send` writes more of the body, `close` ends the
+ * connection. For telling whether the server reads a refused body before
+ * answering: it cannot answer while it waits for bytes that do not come.
+ */
+export function heldUpload(system, path, headers, declaredLength, firstBytes) {
+  const { hostname, port } = new URL(system.url);
+  const req = http.request({
+    host: hostname,
+    port,
+    path,
+    method: "POST",
+    headers: { ...headers, "content-length": String(declaredLength) },
+    agent: false,
+  });
+  const answer = new Promise((resolve, reject) => {
+    req.on("response", (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk) => (text += chunk));
+      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, text, json: parseJson(text) }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+  });
+  answer.catch(() => {});
+  const send = (bytes) => new Promise((resolve) => (req.write(Buffer.alloc(bytes, 0x61)) ? resolve() : req.once("drain", resolve)));
+  send(firstBytes);
+  return { answer, send, close: () => req.destroy() };
+}
+
+/** `promise`'s value, or `undefined` when it has not settled within `ms`. */
+export function within(ms, promise) {
+  return Promise.race([promise, sleep(ms).then(() => undefined)]);
+}

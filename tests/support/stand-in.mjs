@@ -13,7 +13,9 @@
 //   garbage (200 application/json "{not json"), problem503 (a 503 problem
 //   document of its own, with `x-from-service: yes`), slow:<ms> (answers
 //   as it does when healthy after ms), slowbody:<ms> (200 headers at once,
-//   the body's end after ms).
+//   the body's end after ms);
+// - vary:<value>: as healthy (its base mode), with `Vary: <value>` on the
+//   answer (not a failure mode).
 // It counts its calls per route ("GET /products/:id" is counted as
 // "GET /products/101"; a batch read as "GET /products?ids="), the calls it
 // answered in a failure mode, and records for each call the request id and
@@ -24,7 +26,11 @@
 //   heal          back to the mode it started in
 //   state         { service, mode, base, calls, total, faults, seen }
 //   reset         forget calls, faults and seen (the mode stays)
+//
+// rawUpstream (at the end) is not a worker: an HTTP server outside workerd
+// for the answers no worker can give (statuses outside 200..599).
 import assert from "node:assert/strict";
+import net from "node:net";
 
 /**
  * The JavaScript module of a stand-in for `service`, starting in `mode`
@@ -35,8 +41,9 @@ export function standInWorker(service, { mode = "ok" } = {}) {
   return `
 const SERVICE = ${JSON.stringify(service)};
 const BASE = ${JSON.stringify(mode)};
-const MODES = ["ok", "echo", "throw", "hang", "text500", "garbage", "problem503", "slow", "slowbody"];
+const MODES = ["ok", "echo", "throw", "hang", "text500", "garbage", "problem503", "slow", "slowbody", "vary"];
 const TIMED = ["slow", "slowbody"];
+const HEALTHY = ["ok", "echo", "vary"];
 let mode = BASE;
 let calls = {};
 let faults = 0;
@@ -50,9 +57,16 @@ const user = (id) => ({ id, name: "User " + id, email: "user-" + id + "@example.
 const product = (id) => ({ id, name: "Product " + id, price: { amount: 100, currency: "EUR" }, stock: 1, created_at: stamp, updated_at: stamp });
 
 function known(candidate) {
-  const [kind, arg] = candidate.split(":");
+  const [kind, arg] = splitMode(candidate);
   if (!MODES.includes(kind)) return false;
+  if (kind === "vary") return Boolean(arg);
   return TIMED.includes(kind) ? /^\\d+$/.test(arg ?? "") : arg === undefined;
+}
+
+/** "kind:arg" as [kind, arg]; the argument may itself hold colons. */
+function splitMode(mode) {
+  const at = mode.indexOf(":");
+  return at < 0 ? [mode, undefined] : [mode.slice(0, at), mode.slice(at + 1)];
 }
 
 function control(path) {
@@ -110,8 +124,8 @@ export default {
       traceparent: request.headers.get("traceparent"),
     });
     const body = await request.text();
-    const [kind, arg] = mode.split(":");
-    if (kind !== "ok" && kind !== "echo") faults += 1;
+    const [kind, arg] = splitMode(mode);
+    if (!HEALTHY.includes(kind)) faults += 1;
     const echo = () =>
       Response.json({ service: SERVICE, method: request.method, url: url.pathname + url.search, headers: Object.fromEntries(request.headers), body });
     switch (kind) {
@@ -147,7 +161,9 @@ export default {
         return new Response(stalled, { status: 200, headers: { "content-type": "application/json" } });
       }
     }
-    return BASE === "echo" ? echo() : shapes(request, url);
+    const healthy = BASE === "echo" ? echo() : shapes(request, url);
+    if (kind === "vary") healthy.headers.set("vary", arg);
+    return healthy;
   },
 };
 `;
@@ -199,4 +215,30 @@ export function standInControl(suite, service) {
     reset: () => send("reset"),
   };
   return control;
+}
+
+/**
+ * An HTTP/1.1 server outside workerd that answers every request with the
+ * bytes of `head` (a status line and header lines, without the blank line)
+ * and `body`, verbatim: for answers no worker can give (a Response can only
+ * be built with a status from 200 to 599), reached through a service binding
+ * of kind `external` (startSystem's `services`). Resolves, once listening,
+ * to `{ address, binding, requests, close }`: `binding` is the service
+ * binding target, `requests` counts the requests it answered.
+ */
+export async function rawUpstream(head, body = "") {
+  const upstream = { requests: 0 };
+  const server = net.createServer((socket) => {
+    socket.on("error", () => {});
+    socket.once("data", () => {
+      upstream.requests += 1;
+      const bytes = Buffer.from(body, "utf8");
+      socket.end(`${head}\r\ncontent-length: ${bytes.length}\r\nconnection: close\r\n\r\n${body}`);
+    });
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  upstream.address = `127.0.0.1:${server.address().port}`;
+  upstream.binding = { external: { address: upstream.address, http: {} } };
+  upstream.close = () => new Promise((resolve) => server.close(resolve));
+  return upstream;
 }

@@ -107,6 +107,10 @@ export function seedEntries(name) {
  * `objects` maps a worker name to `{ BINDING: { className, scriptName } }`
  * overrides of its Durable Object bindings, and `extraWorkers` adds workers
  * (`{ name, script }`): together, how a failing object is staged.
+ * `services` maps a worker name to `{ BINDING: target }` overrides of its
+ * service bindings, a target as Miniflare takes it (for example
+ * `{ external: { address, http: {} } }`, an HTTP server outside workerd:
+ * how an answer no worker could give is staged).
  * `keepLogs: false` drops what the workers print (for benchmarks);
  * `inspectorPort` opens workerd's V8 inspector (for profiles).
  */
@@ -116,6 +120,7 @@ export async function startSystem({
   ratelimits = {},
   outbound = {},
   objects = {},
+  services = {},
   extraWorkers = [],
   seed = true,
   keepLogs = true,
@@ -127,7 +132,11 @@ export async function startSystem({
   const workers = WORKERS.map((name) => {
     if (standIns[name]) return standIn(name, standIns[name]);
     const options = workerOptions(name, { vars: vars[name], ratelimits: ratelimits[name], outbound: outbound[name] });
-    return { ...options, durableObjects: { ...options.durableObjects, ...objects[name] } };
+    return {
+      ...options,
+      durableObjects: { ...options.durableObjects, ...objects[name] },
+      serviceBindings: { ...options.serviceBindings, ...services[name] },
+    };
   });
   workers.push(
     ...extraWorkers.map(({ name, script }) => ({
@@ -231,6 +240,10 @@ export function assertNoPanic(system, assert) {
  * runs first in the last hook, and the system is stopped even when it or
  * the panic check fails.
  *
+ * `options` may also be a function that returns them (or a promise of
+ * them), called in that first hook: for options known only then, such as
+ * the address of a server the hook starts.
+ *
  * Returns a handle: `system` is the running system once started, and
  * `request` a client of it (see `client`), callable once the system is up
  * (in the tests, in afterStart and in later hooks of a describe), so it may
@@ -246,7 +259,7 @@ export function suiteSystem(options = {}, { afterStart, beforeStop } = {}) {
     },
   };
   before(async () => {
-    suite.system = await startSystem(options);
+    suite.system = await startSystem(typeof options === "function" ? await options() : options);
     send = client(suite.system);
     await afterStart?.(suite);
   });
