@@ -17,7 +17,7 @@ wasm-bindgen "target/wasm32-unknown-unknown/release/$name.wasm" --out-dir "$out"
   --target module --no-typescript --experimental-reset-state-function --force-enable-abort-handler \
   ${KEEP_WASM_NAMES:+--keep-debug}
 strip=(--strip-debug --strip-producers)
-[ -n "${KEEP_WASM_NAMES:-}" ] && strip=()
+[ -n "${KEEP_WASM_NAMES:-}" ] && strip=(--debuginfo)
 wasm-opt "$out/index_bg.wasm" -o "$out/index_bg.wasm" -Oz "${strip[@]}" \
   --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory \
   --enable-multivalue --enable-reference-types --enable-exception-handling

@@ -124,7 +124,8 @@ pub async fn call_object<C: Serialize>(
     inbound: &Inbound,
     command: &C,
 ) -> Result<Response, Problem> {
-    send(env, binding_name, name, &inbound.url, inbound, command)
+    let body = serde_json::to_string(command).map_err(|e| object_unavailable(&e.to_string()))?;
+    send(env, binding_name, name, &inbound.url, inbound, body)
         .await
         .map_err(|why| object_unavailable(&why))
 }
@@ -144,28 +145,40 @@ pub async fn ask_object<C: Serialize, A: DeserializeOwned>(
         crate::console_error!("object call failed: {cause}");
         StoreError(cause)
     };
-    let response = send(env, binding_name, name, url, inbound, command)
+    let body = serde_json::to_string(command).map_err(|e| failed(e.to_string()))?;
+    let answer = ask(env, binding_name, name, url, inbound, body)
         .await
         .map_err(failed)?;
-    if !response.ok() {
-        return Err(failed(format!("answered {}", response.status())));
-    }
-    let text = response.text().map_err(|e| failed(describe(&e)))?;
-    let text = super::promise::settled(text)
-        .await
-        .map_err(|e| failed(describe(&e)))?
-        .as_string()
-        .unwrap_or_default();
-    serde_json::from_str(&text).map_err(|e| failed(e.to_string()))
+    serde_json::from_str(&answer).map_err(|e| failed(e.to_string()))
 }
 
-async fn send<C: Serialize>(
+/// The text of an object's successful answer to `body` at `url`.
+async fn ask(
     env: &Env,
     binding_name: &str,
     name: &str,
     url: &str,
     inbound: &Inbound,
-    command: &C,
+    body: String,
+) -> Result<String, String> {
+    let response = send(env, binding_name, name, url, inbound, body).await?;
+    if !response.ok() {
+        return Err(format!("answered {}", response.status()));
+    }
+    let text = response.text().map_err(|e| describe(&e))?;
+    let text = super::promise::settled(text)
+        .await
+        .map_err(|e| describe(&e))?;
+    Ok(text.as_string().unwrap_or_default())
+}
+
+async fn send(
+    env: &Env,
+    binding_name: &str,
+    name: &str,
+    url: &str,
+    inbound: &Inbound,
+    body: String,
 ) -> Result<Response, String> {
     let namespace: ObjectNamespace = binding(env, binding_name)
         .ok_or_else(|| format!("the {binding_name} binding is missing"))?
@@ -174,7 +187,6 @@ async fn send<C: Serialize>(
         .get_by_name(name)
         .map_err(|error| describe(&error))?
         .unchecked_into();
-    let body = serde_json::to_string(command).map_err(|e| e.to_string())?;
     let init = object_request(inbound, &body).map_err(|e| describe(&e))?;
     let response = call_service(&stub, url, &init, OBJECT_TIMEOUT_MS)
         .await
@@ -211,16 +223,19 @@ pub async fn serve_object<C: DeserializeOwned>(
     handle: impl AsyncFnOnce(&Inbound, C) -> Result<Reply, Problem>,
 ) -> Result<JsValue, JsValue> {
     let inbound = Inbound::new(request);
-    let outcome = match command(&inbound).await {
+    let outcome = match command_text(&inbound).await.and_then(|text| decode(&text)) {
         Ok(command) => handle(&inbound, command).await,
         Err(problem) => Err(problem),
     };
     Ok(inbound.respond(outcome)?.into())
 }
 
-async fn command<C: DeserializeOwned>(inbound: &Inbound) -> Result<C, Problem> {
-    let bytes = super::stream::read_body(&inbound.request, usize::MAX).await?;
-    serde_json::from_slice(&bytes)
+async fn command_text(inbound: &Inbound) -> Result<Vec<u8>, Problem> {
+    super::stream::read_body(&inbound.request, usize::MAX).await
+}
+
+fn decode<C: DeserializeOwned>(bytes: &[u8]) -> Result<C, Problem> {
+    serde_json::from_slice(bytes)
         .map_err(|error| Problem::bad_request(format!("not a command this object knows: {error}")))
 }
 
