@@ -13,7 +13,11 @@ use worker::{
 };
 
 #[wasm_bindgen]
-pub fn fetch(request: web_sys::Request, env: Env, _ctx: JsValue) -> std::result::Result<JsValue, JsValue> {
+pub fn fetch(
+    request: web_sys::Request,
+    env: Env,
+    _ctx: JsValue,
+) -> std::result::Result<JsValue, JsValue> {
     let url = request.url();
     let path = url_path(&url).to_owned();
     if path == "/panic-now" {
@@ -30,7 +34,11 @@ pub fn fetch(request: web_sys::Request, env: Env, _ctx: JsValue) -> std::result:
 
 async fn route(path: &str, env: &Env) -> Result<Response> {
     match path {
-        "/count" => counter(env)?.fetch_with_str("https://counter/add?by=1").await,
+        "/count" => {
+            counter(env)?
+                .fetch_with_str("https://counter/add?by=1")
+                .await
+        }
         "/peek" => counter(env)?.fetch_with_str("https://counter/peek").await,
         "/enqueue" => {
             env.queue("JOBS")?.send(10u32).await?;
@@ -81,7 +89,8 @@ struct Row {
 impl DurableObject for Counter {
     fn new(state: State, _env: Env) -> Self {
         let sql = state.storage().sql();
-        let schema = "CREATE TABLE IF NOT EXISTS counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)";
+        let schema =
+            "CREATE TABLE IF NOT EXISTS counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)";
         if let Err(error) = sql.exec(schema, None) {
             worker::console_error!("schema: {error}");
         }
