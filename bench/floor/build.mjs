@@ -69,13 +69,11 @@ export const VARIANTS = {
 
 /**
  * Builds every variant (or those named). Returns, per variant, where its
- * module is and what it weighs, and the seconds each step took.
+ * module is and what it weighs, and the seconds each build took (its
+ * cargo run included).
  */
 export function buildAll(names = Object.keys(VARIANTS)) {
   const timings = {};
-  const started = performance.now();
-  run("cargo", ["build", "--release", "--target", "wasm32-unknown-unknown"], { cwd: FLOOR });
-  timings.cargo = seconds(started);
   const built = {};
   for (const name of names) {
     const variant = VARIANTS[name];
@@ -114,6 +112,9 @@ const BUILDERS = {
   },
 
   own(name, { crate }) {
+    // As worker-build runs cargo: in the crate, its library alone (a
+    // workspace-wide build would unify features across crates and differ).
+    run("cargo", ["build", "--lib", "--release", "--target", "wasm32-unknown-unknown"], { cwd: join(FLOOR, "crates", crate) });
     const dir = fresh(name);
     const wasm = join(TARGET_WASM, `${crate.replaceAll("-", "_")}.wasm`);
     run(WASM_BINDGEN, [
@@ -140,11 +141,20 @@ const BUILDERS = {
   },
 };
 
-/** The generated plain entry: the handlers the module exports, and each class as a Durable Object. */
+/**
+ * The generated plain entry: the handlers the module exports, and each
+ * class with a Durable Object's method (`fetch`, `alarm`, `webSocket*`) as
+ * a Durable Object. (worker-build wraps every exported class, the worker
+ * crate's `R2Range` and the like included.)
+ */
 export function plainEntry(index) {
   const functions = exportedNames(index, /^export (?:async )?function ([\w$]+)\s*\(/);
   const handlers = ["fetch", "queue", "scheduled", "email", "connect"].filter((name) => functions.includes(name));
-  const classes = exportedNames(index, /^export class ([\w$]+)/);
+  const classes = index
+    .split(/^(?=export )/m)
+    .filter((declaration) => /^ {4}(?:fetch|alarm|webSocketMessage)\(/m.test(declaration))
+    .map((declaration) => declaration.match(/^export class ([\w$]+)/)?.[1])
+    .filter(Boolean);
   const runtime = JSON.stringify(join(FLOOR, "entry/runtime.js"));
   return [
     'import * as wasm from "./index.js";',
@@ -242,6 +252,50 @@ export function variantOptions(variant, extra = {}) {
   };
 }
 
+/**
+ * Miniflare options for a driver worker that imports the variant's module
+ * and calls its `fetch` handler `n` times per request (`?n=`) in the same
+ * isolate, as the runtime would: a plain object's method with
+ * (request, env, ctx), or a class (worker-build's shim) constructed with
+ * (ctx, env) per call. The runtime's own per-request dispatch is left out;
+ * what the variant's JS and wasm do per call is nearly all that remains.
+ */
+export function loopOptions(variant, extra = {}) {
+  const { dir, script } = variantModule(variant);
+  const loopDir = join(BUILD, `loop-${variant}`);
+  rmSync(loopDir, { recursive: true, force: true });
+  cpSync(dir, loopDir, { recursive: true, filter: (path) => !path.includes(`${BUILD}/loop-`) });
+  const target = script.slice(dir.length + 1);
+  writeFileSync(join(loopDir, "driver.js"), loopDriver(`./${target}`));
+  const options = variantOptions(variant, extra);
+  return {
+    ...options,
+    name: `loop-${variant}`,
+    scriptPath: join(loopDir, "driver.js"),
+    modulesRoot: loopDir,
+    // The driver imports the variant's .js module, which Miniflare would otherwise take as CommonJS.
+    modulesRules: [...options.modulesRules, { type: "ESModule", include: ["**/*.js"] }],
+  };
+}
+
+function loopDriver(target) {
+  return `import target from ${JSON.stringify(target)};
+const isClass = typeof target === "function";
+export default {
+  async fetch(request, env, ctx) {
+    const n = Number(new URL(request.url).searchParams.get("n") ?? 100);
+    const inner = new Request("http://target/");
+    for (let i = 0; i < n; i += 1) {
+      let response = isClass ? new target(ctx, env).fetch(inner) : target.fetch(inner, env, ctx);
+      if (typeof response?.then === "function") response = await response;
+      if (response.status !== 200) return new Response("target answered " + response.status, { status: 502 });
+    }
+    return new Response("ok");
+  },
+};
+`;
+}
+
 function variantModule(variant) {
   const { kind, file } = VARIANTS[variant];
   if (kind === "js") return { dir: join(FLOOR, "js"), script: join(FLOOR, "js", file) };
@@ -255,5 +309,4 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   for (const [name, { script, ...size }] of Object.entries(built)) {
     console.log(name.padEnd(20), JSON.stringify(size), `${timings[name].toFixed(1)} s`, script);
   }
-  console.log(`cargo build: ${timings.cargo.toFixed(1)} s`);
 }

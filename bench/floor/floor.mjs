@@ -18,14 +18,14 @@
 // bench/floor/build as it is), FLOOR_ONLY=<regex over target names>.
 import { Miniflare } from "miniflare";
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { cpuMillis, workerdChildren } from "../cpu.mjs";
 import { median } from "../stats.mjs";
 import { runWrk, WRK, wrkSettings } from "../wrk.mjs";
-import { buildAll, FLOOR, KV_VALUE, VARIANTS, variantOptions } from "./build.mjs";
+import { buildAll, FLOOR, KV_VALUE, loopOptions, VARIANTS, variantOptions } from "./build.mjs";
 import { prove } from "./demo.mjs";
 
 const ROUNDS = Number(process.env.FLOOR_ROUNDS ?? 5);
@@ -45,6 +45,8 @@ const CALLS = [
   "closureRegistered",
 ];
 const KS = [1, 50];
+/** Handler calls per request in the loop rows (driver and variant in one isolate). */
+const LOOP = { floor: 200, kv: 20 };
 /** Service-binding calls a driver worker makes per request in the amplified rows. */
 const AMPLIFY = 20;
 const DRIVER = `export default {
@@ -98,7 +100,7 @@ async function main() {
   const { results, load } = await measure(targets);
   const report = render({ results, load, built, timings, proofs });
   const path = join(FLOOR, "RESULTS-floor.md");
-  writeFileSync(path, report);
+  writeFileSync(path, report + keptReading(path));
   console.log(`\n${report}`);
   log(`written to ${path} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
 }
@@ -113,8 +115,10 @@ async function startTargets() {
     ...KV.map(([variant]) => ({ name: variant, variant, path: "/", body: KV_VALUE, kv: true })),
     ...FLOORS.map(([variant]) => ({ name: `amplified ${variant}`, variant, path: "/", body: "ok", amplified: true })),
     ...KV.map(([variant]) => ({ name: `amplified ${variant}`, variant, path: "/", body: "ok", kv: true, amplified: true })),
+    ...FLOORS.map(([variant]) => ({ name: `loop ${variant}`, variant, path: `/?n=${LOOP.floor}`, body: "ok", loop: LOOP.floor })),
+    ...KV.map(([variant]) => ({ name: `loop ${variant}`, variant, path: `/?n=${LOOP.kv}`, body: "ok", kv: true, loop: LOOP.kv })),
   ].filter(({ name }) => wanted(name));
-  const key = (spec) => `${spec.amplified ? "amplified " : ""}${spec.variant}`;
+  const key = (spec) => `${spec.amplified ? "amplified " : spec.loop ? "loop " : ""}${spec.variant}`;
   log(`starting ${new Set(specs.map(key)).size} Miniflare instances`);
   const systems = {};
   for (const spec of specs) {
@@ -127,15 +131,16 @@ async function startTargets() {
  * A variant in its own Miniflare; `amplified`: behind a driver worker that
  * calls it AMPLIFY times over a service binding per request.
  */
-async function startVariant(variant, { kv, amplified }) {
+async function startVariant(variant, { kv, amplified, loop }) {
   const before = new Set(workerdChildren());
-  const options = variantOptions(variant, kv ? { kvNamespaces: { KV: "floor-kv" } } : {});
+  const bindings = kv ? { kvNamespaces: { KV: "floor-kv" } } : {};
+  const options = loop ? loopOptions(variant, bindings) : variantOptions(variant, bindings);
   const workers = amplified
     ? [{ name: "driver", modules: true, script: DRIVER, compatibilityDate: options.compatibilityDate, serviceBindings: { TARGET: variant } }, options]
     : [options];
   const mf = new Miniflare({ host: "127.0.0.1", port: 0, handleRuntimeStdio: drain, workers });
   const url = (await mf.ready).toString().replace(/\/$/, "");
-  if (kv) await (await mf.getKVNamespace("KV", variant)).put("k", KV_VALUE);
+  if (kv) await (await mf.getKVNamespace("KV", options.name)).put("k", KV_VALUE);
   const system = { url, mf, pids: workerdChildren().filter((pid) => !before.has(pid)) };
   running.push(system);
   return system;
@@ -189,6 +194,15 @@ async function load(target, duration) {
   return result;
 }
 
+const READING_MARK = "<!-- written by hand below this line; floor.mjs keeps it -->";
+
+/** The hand-written reading of an earlier run, kept below the new tables. */
+function keptReading(path) {
+  const previous = existsSync(path) ? readFileSync(path, "utf8") : "";
+  const at = previous.indexOf(READING_MARK);
+  return at < 0 ? "" : `\n${previous.slice(at)}`;
+}
+
 function render({ results, load, built, timings, proofs }) {
   const version = (pkg) => createRequire(createRequire(import.meta.url).resolve("miniflare"))(`${pkg}/package.json`).version;
   const cores = execFileSync("nproc").toString().trim();
@@ -230,14 +244,14 @@ function render({ results, load, built, timings, proofs }) {
     lines.push("");
   }
   lines.push(...renderAmplified(results, "js-now", FLOORS, "(a)"), ...renderAmplified(results, "kv-js", KV, "JS"));
+  lines.push(...renderLoop(results, "js-now", FLOORS, "(a)", LOOP.floor), ...renderLoop(results, "kv-js", KV, "JS", LOOP.kv));
   lines.push("## Every round", "", "req/s and CPU µs/req per round, in the order run:", "");
   for (const [name, { runs }] of Object.entries(results)) {
     lines.push(`- ${name}: ${runs.map((run) => `${run.rps.toFixed(0)} / ${(run.cpu * 1000).toFixed(0)}`).join(", ")}`);
   }
   lines.push("");
   if (Object.keys(timings).length) {
-    lines.push("## Build times (this run, warm cargo cache)", "");
-    lines.push(`- cargo build of the floor workspace: ${timings.cargo.toFixed(1)} s`);
+    lines.push("## Build times (this run; each includes its cargo run, warm cache)", "");
     for (const [name, variant] of Object.entries(VARIANTS)) {
       if (timings[name] !== undefined && variant.kind !== "js") lines.push(`- ${name} (${variant.kind}): ${timings[name].toFixed(1)} s`);
     }
@@ -269,6 +283,30 @@ function renderAmplified(results, baseName, variants, baseLabel) {
     if (!result) continue;
     lines.push(
       `| ${label} | ${(result.rps * AMPLIFY).toFixed(0)} | ${perCall(result.cpu).toFixed(0)} | ${(perCall(result.cpu) - perCall(base.cpu)).toFixed(0)} | ${perCall(result.lowestCpu).toFixed(0)} | ${(perCall(result.lowestCpu) - perCall(base.lowestCpu)).toFixed(0)} |`,
+    );
+  }
+  lines.push("");
+  return lines;
+}
+
+/** The loop rows: CPU per handler call, the variant called n times per request inside one isolate. */
+function renderLoop(results, baseName, variants, baseLabel, n) {
+  const base = results[`loop ${baseName}`];
+  if (!base) return [];
+  const perCall = (value) => (value * 1000) / n;
+  const lines = [
+    `### The same, in one isolate: ${n} handler calls per request`,
+    "",
+    `A driver module imports the variant's module and calls its \`fetch\` handler ${n} times per wrk request, as the runtime would (a plain object's method, or worker-build's class constructed per call); CPU per call = workerd CPU per request / ${n}. The runtime's own dispatch per request is not in it; the variant's JS and wasm work is nearly all of it.`,
+    "",
+    `| variant | calls/s | CPU µs/call | above ${baseLabel}, µs | lowest CPU µs/call | lowest above ${baseLabel} |`,
+    "|---|---:|---:|---:|---:|---:|",
+  ];
+  for (const [name, label] of variants) {
+    const result = results[`loop ${name}`];
+    if (!result) continue;
+    lines.push(
+      `| ${label} | ${(result.rps * n).toFixed(0)} | ${perCall(result.cpu).toFixed(1)} | ${(perCall(result.cpu) - perCall(base.cpu)).toFixed(1)} | ${perCall(result.lowestCpu).toFixed(1)} | ${(perCall(result.lowestCpu) - perCall(base.lowestCpu)).toFixed(1)} |`,
     );
   }
   lines.push("");
