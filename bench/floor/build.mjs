@@ -64,6 +64,11 @@ export const VARIANTS = {
   "kv-wbf-plain": { kind: "own", crate: "kv-wbf" },
   "kv-exec-plain": { kind: "own", crate: "kv-exec" },
   "kv-exec-shim": { kind: "worker-build", crate: "kv-exec" },
+  "await-js": { kind: "js", file: "awaitvalue.js" },
+  "await-event": { kind: "worker-build", crate: "await-event" },
+  "await-wbf-plain": { kind: "own", crate: "await-wbf" },
+  "await-exec-plain": { kind: "own", crate: "await-exec" },
+  "await-exec-shim": { kind: "worker-build", crate: "await-exec" },
   "pipeline-demo": { kind: "own", crate: "pipeline-demo" },
 };
 

@@ -8,11 +8,17 @@
 // (build.mjs), proves the own pipeline's Durable Object, queue and panic
 // recovery (demo.mjs), then runs each variant in its own Miniflare 4
 // (workerd) on a loopback port and drives it with `wrk -t1 -c8`, all
-// targets in turn per round, FLOOR_ROUNDS rounds (5) of FLOOR_DURATION
-// seconds (5) after a 1 s warm-up each; medians per target (and the lowest
+// targets in turn per round, FLOOR_ROUNDS rounds (7) of FLOOR_DURATION
+// seconds (3) after a 1 s warm-up each; medians per target (and the lowest
 // CPU per request, as other work on the machine only adds to it). CPU per
 // request is the workerd process's user + system time over the requests
-// wrk counted. About 20 minutes. It writes bench/floor/RESULTS-floor.md.
+// wrk counted. Three views of the floors: over HTTP as the product is
+// measured; "amplified", a JS driver calling the variant 20 times over a
+// service binding per request; "loop", a driver module calling the
+// variant's fetch handler 200 times per request inside one isolate (the
+// finest view of the JS and wasm glue). About 25 minutes. It writes
+// bench/floor/RESULTS-floor.md (keeping any hand-written reading below
+// its marker line).
 //
 // Settings: FLOOR_ROUNDS, FLOOR_DURATION, FLOOR_SKIP_BUILD=1 (use
 // bench/floor/build as it is), FLOOR_ONLY=<regex over target names>.
@@ -28,8 +34,8 @@ import { runWrk, WRK, wrkSettings } from "../wrk.mjs";
 import { buildAll, FLOOR, KV_VALUE, loopOptions, VARIANTS, variantOptions } from "./build.mjs";
 import { prove } from "./demo.mjs";
 
-const ROUNDS = Number(process.env.FLOOR_ROUNDS ?? 5);
-const DURATION = Number(process.env.FLOOR_DURATION ?? WRK.duration);
+const ROUNDS = Number(process.env.FLOOR_ROUNDS ?? 7);
+const DURATION = Number(process.env.FLOOR_DURATION ?? 3);
 const WARM_UP_SECS = 1;
 const ONLY = process.env.FLOOR_ONLY ? new RegExp(process.env.FLOOR_ONLY) : undefined;
 const CALLS = [
@@ -44,7 +50,8 @@ const CALLS = [
   "await",
   "closureRegistered",
 ];
-const KS = [1, 50];
+/** Calls per request: 200 lifts a call of 1 µs well above the noise of a request. */
+const KS = [1, 200];
 /** Handler calls per request in the loop rows (driver and variant in one isolate). */
 const LOOP = { floor: 200, kv: 20 };
 /** Service-binding calls a driver worker makes per request in the amplified rows. */
@@ -77,6 +84,15 @@ const KV = [
   ["kv-wbf-plain", "Rust async export (wasm-bindgen-futures), own plain entry"],
   ["kv-exec-plain", "Rust sync export + own executor (JsAwait), own plain entry"],
   ["kv-exec-shim", "Rust sync export + own executor, worker-build's shim"],
+];
+
+/** One resolved JS promise awaited, its value answered: the await machinery alone. */
+const AWAIT = [
+  ["await-js", "JS (reference)"],
+  ["await-event", "Rust `#[event(fetch)]`, worker-build's shim, JsFuture"],
+  ["await-wbf-plain", "Rust async export (wasm-bindgen-futures), own plain entry"],
+  ["await-exec-plain", "Rust sync export + own executor (JsAwait), own plain entry"],
+  ["await-exec-shim", "Rust sync export + own executor, worker-build's shim"],
 ];
 
 const running = [];
@@ -113,9 +129,10 @@ async function startTargets() {
     { name: "calls none", variant: "calls", path: "/none/1", body: "ok" },
     ...CALLS.flatMap((call) => KS.map((k) => ({ name: `calls ${call} ${k}`, variant: "calls", path: `/${call}/${k}`, body: "ok" }))),
     ...KV.map(([variant]) => ({ name: variant, variant, path: "/", body: KV_VALUE, kv: true })),
+    ...AWAIT.map(([variant]) => ({ name: variant, variant, path: "/", body: "value" })),
     ...FLOORS.map(([variant]) => ({ name: `amplified ${variant}`, variant, path: "/", body: "ok", amplified: true })),
-    ...KV.map(([variant]) => ({ name: `amplified ${variant}`, variant, path: "/", body: "ok", kv: true, amplified: true })),
     ...FLOORS.map(([variant]) => ({ name: `loop ${variant}`, variant, path: `/?n=${LOOP.floor}`, body: "ok", loop: LOOP.floor })),
+    ...AWAIT.map(([variant]) => ({ name: `loop ${variant}`, variant, path: `/?n=${LOOP.floor}`, body: "ok", loop: LOOP.floor })),
     ...KV.map(([variant]) => ({ name: `loop ${variant}`, variant, path: `/?n=${LOOP.kv}`, body: "ok", kv: true, loop: LOOP.kv })),
   ].filter(({ name }) => wanted(name));
   const key = (spec) => `${spec.amplified ? "amplified " : spec.loop ? "loop " : ""}${spec.variant}`;
@@ -231,20 +248,28 @@ function render({ results, load, built, timings, proofs }) {
   }
   const callsTable = renderCalls(results);
   if (callsTable.length) lines.push(...callsTable, "");
-  const kvBase = results["kv-js"];
-  if (kvBase) {
-    lines.push("## One KV get answered as the body", "");
+  for (const [title, variants] of [
+    ["One KV get answered as the body", KV],
+    ["One resolved JS promise awaited, its value answered", AWAIT],
+  ]) {
+    const base = results[variants[0][0]];
+    if (!base) continue;
+    lines.push(`## ${title}`, "");
     lines.push("| variant | req/s | × JS | p50 ms | CPU µs/req | CPU above JS, µs | lowest CPU µs/req | lowest above JS | wasm gzip KiB | JS gzip KiB |");
     lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (const [name, label] of KV) {
+    for (const [name, label] of variants) {
       const result = results[name];
       if (!result) continue;
-      lines.push(row(label, result, kvBase, built[name]));
+      lines.push(row(label, result, base, built[name]));
     }
     lines.push("");
   }
-  lines.push(...renderAmplified(results, "js-now", FLOORS, "(a)"), ...renderAmplified(results, "kv-js", KV, "JS"));
-  lines.push(...renderLoop(results, "js-now", FLOORS, "(a)", LOOP.floor), ...renderLoop(results, "kv-js", KV, "JS", LOOP.kv));
+  lines.push(...renderAmplified(results, "js-now", FLOORS, "(a)"));
+  lines.push(
+    ...renderLoop(results, "js-now", FLOORS, "(a)", LOOP.floor, "The floors"),
+    ...renderLoop(results, "await-js", AWAIT, "JS", LOOP.floor, "One resolved promise awaited"),
+    ...renderLoop(results, "kv-js", KV, "JS", LOOP.kv, "One KV get"),
+  );
   lines.push("## Every round", "", "req/s and CPU µs/req per round, in the order run:", "");
   for (const [name, { runs }] of Object.entries(results)) {
     lines.push(`- ${name}: ${runs.map((run) => `${run.rps.toFixed(0)} / ${(run.cpu * 1000).toFixed(0)}`).join(", ")}`);
@@ -271,7 +296,7 @@ function renderAmplified(results, baseName, variants, baseLabel) {
   if (!base) return [];
   const perCall = (value) => (value * 1000) / AMPLIFY;
   const lines = [
-    `### The same, amplified: ${AMPLIFY} service-binding calls per request`,
+    `### The floors, amplified: ${AMPLIFY} service-binding calls per request`,
     "",
     `A JS driver worker in the same workerd calls the variant ${AMPLIFY} times in a row per wrk request; CPU is per call (workerd CPU per request / ${AMPLIFY}), so the HTTP front and Miniflare's entry worker weigh ${AMPLIFY} times less.`,
     "",
@@ -290,12 +315,12 @@ function renderAmplified(results, baseName, variants, baseLabel) {
 }
 
 /** The loop rows: CPU per handler call, the variant called n times per request inside one isolate. */
-function renderLoop(results, baseName, variants, baseLabel, n) {
+function renderLoop(results, baseName, variants, baseLabel, n, title) {
   const base = results[`loop ${baseName}`];
   if (!base) return [];
   const perCall = (value) => (value * 1000) / n;
   const lines = [
-    `### The same, in one isolate: ${n} handler calls per request`,
+    `### ${title}, in one isolate: ${n} handler calls per request`,
     "",
     `A driver module imports the variant's module and calls its \`fetch\` handler ${n} times per wrk request, as the runtime would (a plain object's method, or worker-build's class constructed per call); CPU per call = workerd CPU per request / ${n}. The runtime's own dispatch per request is not in it; the variant's JS and wasm work is nearly all of it.`,
     "",
@@ -313,33 +338,26 @@ function renderLoop(results, baseName, variants, baseLabel, n) {
   return lines;
 }
 
-/** Per call: CPU per request at each K, and the slope (µs per call) by least squares over K = 0 (none) and KS. */
+/** Per call: CPU per request at each K, and the cost of one call: the CPU between the smallest and largest K over their difference. */
 function renderCalls(results) {
   const none = results["calls none"];
   if (!none) return [];
   const lines = [
     "## What each runtime call costs (JS, K calls per request)",
     "",
-    `Baseline (\`/none\`): ${(none.cpu * 1000).toFixed(0)} µs/req, ${none.rps.toFixed(0)} req/s.`,
+    `GET /<call>/<K> on one JS worker makes K of that call, then answers 200. Baseline (\`/none\`): ${(none.cpu * 1000).toFixed(0)} µs/req, ${none.rps.toFixed(0)} req/s. µs per call = (CPU at K=${KS.at(-1)} − CPU at K=${KS[0]}) / ${KS.at(-1) - KS[0]}, from the medians and from the lowest values.`,
     "",
-    `| call | ${KS.map((k) => `CPU µs/req at K=${k}`).join(" | ")} | µs per call (slope) |`,
-    `|---|${KS.map(() => "---:").join("|")}|---:|`,
+    `| call | ${KS.map((k) => `CPU µs/req at K=${k}`).join(" | ")} | µs per call (medians) | µs per call (lowest) |`,
+    `|---|${KS.map(() => "---:").join("|")}|---:|---:|`,
   ];
   for (const call of CALLS) {
-    const points = [[0, none.cpu * 1000], ...KS.map((k) => [k, results[`calls ${call} ${k}`]?.cpu * 1000])];
-    if (points.some(([, cpu]) => !Number.isFinite(cpu))) continue;
-    lines.push(`| \`${call}\` | ${points.slice(1).map(([, cpu]) => cpu.toFixed(0)).join(" | ")} | ${slope(points).toFixed(2)} |`);
+    const at = KS.map((k) => results[`calls ${call} ${k}`]);
+    if (at.some((result) => !result)) continue;
+    const span = KS.at(-1) - KS[0];
+    const perCall = (field) => ((at.at(-1)[field] - at[0][field]) * 1000) / span;
+    lines.push(`| \`${call}\` | ${at.map((result) => (result.cpu * 1000).toFixed(0)).join(" | ")} | ${perCall("cpu").toFixed(2)} | ${perCall("lowestCpu").toFixed(2)} |`);
   }
   return lines;
-}
-
-function slope(points) {
-  const n = points.length;
-  const meanX = points.reduce((sum, [x]) => sum + x, 0) / n;
-  const meanY = points.reduce((sum, [, y]) => sum + y, 0) / n;
-  const covariance = points.reduce((sum, [x, y]) => sum + (x - meanX) * (y - meanY), 0);
-  const variance = points.reduce((sum, [x]) => sum + (x - meanX) ** 2, 0);
-  return covariance / variance;
 }
 
 function row(label, result, base, size = {}) {
