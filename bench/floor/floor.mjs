@@ -21,7 +21,8 @@
 // its marker line).
 //
 // Settings: FLOOR_ROUNDS, FLOOR_DURATION, FLOOR_SKIP_BUILD=1 (use
-// bench/floor/build as it is), FLOOR_ONLY=<regex over target names>.
+// bench/floor/build as it is), FLOOR_ONLY=<regex over target names>,
+// FLOOR_RESULTS=<path> (write there instead).
 import { Miniflare } from "miniflare";
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -115,7 +116,7 @@ async function main() {
   await checkTargets(targets);
   const { results, load } = await measure(targets);
   const report = render({ results, load, built, timings, proofs });
-  const path = join(FLOOR, "RESULTS-floor.md");
+  const path = process.env.FLOOR_RESULTS ?? join(FLOOR, "RESULTS-floor.md");
   writeFileSync(path, report + keptReading(path));
   console.log(`\n${report}`);
   log(`written to ${path} (${((performance.now() - started) / 1000).toFixed(0)} s)`);

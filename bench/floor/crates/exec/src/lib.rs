@@ -117,12 +117,9 @@ impl Executor {
         }
     }
 
-    /// Polls the ready tasks until none is left; `first` before them.
-    fn run(&self, first: Option<&Rc<Task>>) {
+    /// Polls the ready tasks until none is left.
+    fn drain_ready(&self) {
         let was_running = self.running.replace(true);
-        if let Some(task) = first {
-            poll(task);
-        }
         loop {
             let next = self.ready.borrow_mut().pop_front();
             let Some(task) = next else { break };
@@ -130,6 +127,18 @@ impl Executor {
             poll(&task);
         }
         self.running.set(was_running);
+    }
+
+    /// Polls `task` alone, now. Other tasks it wakes are polled in a
+    /// microtask: polling them here would run another request's work in
+    /// this request's context.
+    fn poll_now(&self, task: &Rc<Task>) {
+        let was_running = self.running.replace(true);
+        poll(task);
+        self.running.set(was_running);
+        if !was_running && !self.ready.borrow().is_empty() && !self.drain_scheduled.replace(true) {
+            schedule_drain();
+        }
     }
 }
 
@@ -146,7 +155,7 @@ pub fn run(future: impl Future<Output = Outcome> + 'static) -> Outcome {
             promised: Cell::new(false),
             output: RefCell::new(None),
         });
-        executor.run(Some(&task));
+        executor.poll_now(&task);
         let output = task.output.borrow_mut().take();
         match output {
             Some(output) => output,
@@ -194,13 +203,11 @@ fn settle(slot: u32, ok: bool, value: JsValue) {
     EXECUTOR.with(|executor| {
         let outcome = if ok { Ok(value) } else { Err(value) };
         let waker = executor.slots.borrow_mut().settle(slot, outcome);
-        // Queue the waiting task, then poll it here rather than a microtask later.
-        executor.running.set(true);
-        if let Some(waker) = waker {
-            waker.wake();
+        match waker.as_ref().and_then(own_task) {
+            // Poll the waiting task here rather than a microtask later.
+            Some(task) => executor.poll_now(&task),
+            None => waker.into_iter().for_each(Waker::wake),
         }
-        executor.running.set(false);
-        executor.run(None);
     });
 }
 
@@ -208,7 +215,7 @@ fn settle(slot: u32, ok: bool, value: JsValue) {
 fn drain() {
     EXECUTOR.with(|executor| {
         executor.drain_scheduled.set(false);
-        executor.run(None);
+        executor.drain_ready();
     });
 }
 
@@ -266,6 +273,15 @@ impl Drop for JsAwait {
 fn waker_for(task: &Rc<Task>) -> Waker {
     let raw = Rc::into_raw(task.clone()) as *const ();
     unsafe { Waker::from_raw(RawWaker::new(raw, &VTABLE)) }
+}
+
+/// The task behind `waker` when it is one of this executor's.
+fn own_task(waker: &Waker) -> Option<Rc<Task>> {
+    if !std::ptr::eq(waker.vtable(), &VTABLE) {
+        return None;
+    }
+    let task = std::mem::ManuallyDrop::new(unsafe { Rc::from_raw(waker.data() as *const Task) });
+    Some(Rc::clone(&task))
 }
 
 static VTABLE: RawWakerVTable = RawWakerVTable::new(clone_waker, wake, wake_by_ref, drop_waker);
