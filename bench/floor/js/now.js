@@ -1,0 +1,6 @@
+// Floor (a): JavaScript answering at once.
+export default {
+  fetch() {
+    return new Response("ok");
+  },
+};
