@@ -79,33 +79,21 @@ pub fn vary_with_origin(existing: Option<&str>) -> Option<String> {
     (!covered).then(|| format!("{existing}, Origin"))
 }
 
-#[cfg(target_arch = "wasm32")]
-pub use glue::apply;
-
-#[cfg(target_arch = "wasm32")]
-mod glue {
-    use super::{vary_with_origin, CorsPolicy};
-    use wasm_bindgen::JsValue;
-    use web_sys::Headers;
-
-    /// Adds the CORS headers of an answer to `origin`, and `Vary: Origin`
-    /// whenever CORS is on.
-    pub fn apply(
-        policy: &CorsPolicy,
-        headers: &Headers,
-        origin: Option<&str>,
-        preflight: bool,
-    ) -> Result<(), JsValue> {
-        for (name, value) in policy.headers(origin, preflight) {
-            headers.set(name, &value)?;
+/// Every CORS header of an answer, `Vary` included (appended to what the
+/// service sent, `existing_vary`).
+pub fn answer_headers(
+    policy: &CorsPolicy,
+    origin: Option<&str>,
+    preflight: bool,
+    existing_vary: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    let mut headers = policy.headers(origin, preflight);
+    if policy.is_enabled() {
+        if let Some(vary) = vary_with_origin(existing_vary) {
+            headers.push(("Vary", vary));
         }
-        if policy.is_enabled() {
-            if let Some(vary) = vary_with_origin(headers.get("Vary")?.as_deref()) {
-                headers.set("Vary", &vary)?;
-            }
-        }
-        Ok(())
     }
+    headers
 }
 
 #[cfg(test)]
@@ -156,6 +144,33 @@ mod tests {
         assert!(is_preflight("OPTIONS", Some("POST")));
         assert!(!is_preflight("OPTIONS", None));
         assert!(!is_preflight("GET", Some("POST")));
+    }
+
+    #[test]
+    fn every_answer_varies_on_origin_when_cors_is_on() {
+        let on = CorsPolicy::from_list("http://a.example");
+        let vary = |headers: Vec<(&'static str, String)>| {
+            headers
+                .into_iter()
+                .find(|(name, _)| *name == "Vary")
+                .map(|(_, v)| v)
+        };
+        assert_eq!(
+            vary(answer_headers(&on, None, false, None)).as_deref(),
+            Some("Origin")
+        );
+        assert_eq!(
+            vary(answer_headers(
+                &on,
+                Some("http://b.example"),
+                false,
+                Some("Accept")
+            ))
+            .as_deref(),
+            Some("Accept, Origin")
+        );
+        assert_eq!(vary(answer_headers(&on, None, false, Some("origin"))), None);
+        assert!(answer_headers(&CorsPolicy::default(), Some("x"), true, None).is_empty());
     }
 
     #[test]

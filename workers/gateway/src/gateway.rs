@@ -3,20 +3,23 @@
 
 use crate::access_log::AccessLog;
 use crate::auth::{self, Identity};
+use crate::headers::SECURITY_HEADERS;
 use crate::routes::{self, Destination, Upstream};
 use crate::settings::Settings;
 use crate::{body_limit, cors, headers, health, rate_limit, upstream, OPENAPI_JSON};
 use common::glue::env::{var, Env};
 use common::glue::platform::now_millis;
+use common::glue::request::header;
 use common::glue::request::Inbound;
-use common::glue::response::{build_response, reply_headers};
+use common::glue::response::{build_response, restamped};
 use common::glue::run;
+use common::glue::service::Outgoing;
 use common::time::rfc3339_utc;
 use common::{Problem, Reply, REQUEST_ID};
 use std::cell::OnceCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
-use web_sys::{Headers, RequestInit, Response, ResponseInit};
+use web_sys::Response;
 
 thread_local! {
     static SETTINGS: OnceCell<Rc<Settings>> = const { OnceCell::new() };
@@ -110,17 +113,18 @@ impl<'a> Exchange<'a> {
         self.service = Some(upstream);
         // 6. Body limit: 413 before anything is forwarded.
         let body = body_limit::outbound_body(&self.inbound).await?;
-        let init = RequestInit::new();
-        init.set_method(&self.inbound.method);
-        let headers = headers::outbound_headers(&self.inbound).map_err(internal)?;
-        init.set_headers(&headers);
-        if let Some(body) = &body {
-            init.set_body(body);
-        }
+        let connection = self.inbound.header("Connection");
+        let outgoing = Outgoing {
+            url: &self.inbound.url,
+            method: &self.inbound.method,
+            from: Some(&self.inbound.headers),
+            drop: headers::not_forwarded(connection.as_deref()),
+            set: self.inbound.next_hop(),
+            body: body.unwrap_or(JsValue::UNDEFINED),
+        };
         // 7. Failure isolation: a timeout and a breaker per service.
-        let url = &self.inbound.url;
-        let forwarded =
-            upstream::forward(self.env, upstream, url, &init, self.settings.upstream).await;
+        let policy = self.settings.upstream;
+        let forwarded = upstream::forward(self.env, upstream, &outgoing, policy).await;
         self.service_status = forwarded.service_status;
         forwarded.answer
     }
@@ -144,32 +148,33 @@ impl<'a> Exchange<'a> {
     fn render(&self, answer: Answer) -> Result<Response, JsValue> {
         match answer {
             Answer::Forwarded(response) => {
-                let headers = Headers::new_with_headers(&response.headers())?;
-                self.add_gateway_headers(&headers)?;
-                let init = ResponseInit::new();
-                init.set_status(response.status());
-                init.set_headers(&headers);
-                Response::new_with_opt_readable_stream_and_init(response.body().as_ref(), &init)
+                let vary = match self.settings.cors.is_enabled() {
+                    true => header(&response.headers(), "Vary"),
+                    false => None,
+                };
+                restamped(&response, &self.gateway_headers(vary.as_deref()))
             }
-            Answer::Own(reply) => {
-                let headers = reply_headers(&reply)?;
-                self.add_gateway_headers(&headers)?;
+            Answer::Own(mut reply) => {
+                reply.headers.extend(self.gateway_headers(None));
                 let head = self.inbound.is_head();
-                build_response(reply.status, &headers, reply.body.as_deref(), head)
+                build_response(reply.status, reply.headers, reply.body.as_deref(), head)
             }
         }
     }
 
-    fn add_gateway_headers(&self, headers: &Headers) -> Result<(), JsValue> {
-        headers.set(REQUEST_ID, &self.inbound.request_id)?;
-        headers::stamp_security_headers(headers)?;
+    /// What every answer carries: the request id, the security headers and
+    /// CORS (`Vary` appended to a service's own, `existing_vary`).
+    fn gateway_headers(&self, existing_vary: Option<&str>) -> Vec<(&'static str, String)> {
+        let mut fields = vec![(REQUEST_ID, self.inbound.request_id.clone())];
+        fields.extend(SECURITY_HEADERS.map(|(name, value)| (name, value.to_string())));
         let origin = self.inbound.header("Origin");
-        cors::apply(
+        fields.extend(cors::answer_headers(
             &self.settings.cors,
-            headers,
             origin.as_deref(),
             self.preflight,
-        )
+            existing_vary,
+        ));
+        fields
     }
 
     fn problem_reply(&self, problem: &Problem) -> Reply {

@@ -48,38 +48,12 @@ pub fn is_header_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-#[cfg(target_arch = "wasm32")]
-pub use glue::{outbound_headers, stamp_security_headers};
-
-#[cfg(target_arch = "wasm32")]
-mod glue {
-    use super::{connection_options, NOT_FORWARDED, SECURITY_HEADERS};
-    use common::glue::request::Inbound;
-    use wasm_bindgen::JsValue;
-    use web_sys::Headers;
-
-    /// The headers a service gets: the caller's, without the ones never
-    /// forwarded, with the request id and a new trace span.
-    pub fn outbound_headers(inbound: &Inbound) -> Result<Headers, JsValue> {
-        let headers = Headers::new_with_headers(&inbound.headers)?;
-        if let Some(connection) = inbound.header("Connection") {
-            for name in connection_options(&connection) {
-                headers.delete(name)?;
-            }
-        }
-        for name in NOT_FORWARDED {
-            headers.delete(name)?;
-        }
-        inbound.propagate_to(&headers)?;
-        Ok(headers)
-    }
-
-    pub fn stamp_security_headers(headers: &Headers) -> Result<(), JsValue> {
-        for (name, value) in SECURITY_HEADERS {
-            headers.set(name, value)?;
-        }
-        Ok(())
-    }
+/// The names a forwarded request leaves out: the fixed ones and those
+/// its `Connection` header lists.
+pub fn not_forwarded(connection: Option<&str>) -> Vec<&str> {
+    let mut names = NOT_FORWARDED.to_vec();
+    names.extend(connection.into_iter().flat_map(connection_options));
+    names
 }
 
 #[cfg(test)]
@@ -102,6 +76,14 @@ mod tests {
         for bad in ["", "a b", "a:b", "é", "a\tb", "(x)", "a/b"] {
             assert!(!is_header_name(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn what_connection_lists_stays_behind_too() {
+        let names = not_forwarded(Some("X-Hop, bad name("));
+        assert!(names.contains(&"X-Hop") && names.contains(&"authorization"));
+        assert!(!names.contains(&"bad name("));
+        assert_eq!(not_forwarded(None).len(), NOT_FORWARDED.len());
     }
 
     #[test]

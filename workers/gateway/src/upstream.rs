@@ -81,10 +81,11 @@ mod glue {
     use common::glue::env::Env;
     use common::glue::platform::now_millis;
     use common::glue::request::{header, Inbound};
-    use common::glue::service::{call_service, call_service_for_text, service, CallFailure};
+    use common::glue::service::{
+        call_service, call_service_for_text, service, CallFailure, Outgoing,
+    };
     use std::cell::RefCell;
-    use wasm_bindgen::JsValue;
-    use web_sys::{Headers, RequestInit, Response};
+    use web_sys::Response;
 
     thread_local! {
         /// Per isolate: each isolate learns about a failing service on its own.
@@ -102,16 +103,15 @@ mod glue {
         pub answer: Result<Response, Problem>,
     }
 
-    /// Sends `init` to `upstream` at `url` through its breaker, within the
+    /// Sends `outgoing` to `upstream` through its breaker, within the
     /// timeout.
     pub async fn forward(
         env: &Env,
         upstream: Upstream,
-        url: &str,
-        init: &RequestInit,
+        outgoing: &Outgoing<'_>,
         policy: UpstreamPolicy,
     ) -> Forwarded {
-        let answer = call(env, upstream, url, init, policy).await;
+        let answer = call(env, upstream, outgoing, policy).await;
         Forwarded {
             service_status: match &answer {
                 Ok(response) => Some(response.status()),
@@ -124,8 +124,7 @@ mod glue {
     async fn call(
         env: &Env,
         upstream: Upstream,
-        url: &str,
-        init: &RequestInit,
+        outgoing: &Outgoing<'_>,
         policy: UpstreamPolicy,
     ) -> Result<Response, Problem> {
         let binding = service(env, upstream.binding())?;
@@ -133,7 +132,7 @@ mod glue {
             breaker.admit(policy.breaker, now_millis())
         })
         .map_err(|refused| circuit_open(upstream, refused.retry_after_secs))?;
-        let result = call_service(&binding, url, init, policy.timeout_ms).await;
+        let result = call_service(&binding, outgoing, policy.timeout_ms).await;
         let outcome = match &result {
             Ok(response) => outcome_of(response),
             Err(CallFailure::TimedOut) => CallOutcome::TimedOut,
@@ -188,20 +187,13 @@ mod glue {
         timeout_ms: u64,
     ) -> Result<(u16, String), String> {
         let binding = service(env, upstream.binding()).map_err(|p| p.detail)?;
-        let init = RequestInit::new();
-        let headers = Headers::new().map_err(|e| describe(&e))?;
-        inbound.propagate_to(&headers).map_err(|e| describe(&e))?;
-        init.set_headers(&headers);
         let url = format!("https://{}{path}", upstream.name());
-        match call_service_for_text(&binding, &url, &init, timeout_ms).await {
+        let outgoing = Outgoing::get(&url, inbound.next_hop());
+        match call_service_for_text(&binding, &outgoing, timeout_ms).await {
             Ok(answer) => Ok(answer),
             Err(CallFailure::TimedOut) => Err("timed out".to_string()),
             Err(CallFailure::Threw(why)) => Err(format!("threw: {why}")),
         }
-    }
-
-    fn describe(error: &JsValue) -> String {
-        common::glue::describe(error)
     }
 }
 

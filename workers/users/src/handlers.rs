@@ -16,7 +16,7 @@ use common::glue::request::Inbound;
 use common::glue::resource;
 use common::glue::run;
 use common::glue::serve::{serve, Answer};
-use common::glue::service::{call_service_for_text, service, CallFailure};
+use common::glue::service::{call_service_for_text, service, CallFailure, Outgoing};
 use common::id::ResourceId;
 use common::kv::KeyValue;
 use common::records::{self, storage_unavailable, unreadable};
@@ -159,17 +159,12 @@ async fn ask_products(
     path_and_query: &str,
 ) -> Result<(u16, String), CallFailure> {
     let binding = service(env, "PRODUCTS").map_err(|problem| CallFailure::Threw(problem.detail))?;
-    let headers = web_sys::Headers::new().map_err(|_| CallFailure::Threw("headers".into()))?;
-    inbound
-        .propagate_to(&headers)
-        .map_err(|_| CallFailure::Threw("headers".into()))?;
-    let init = web_sys::RequestInit::new();
-    init.set_headers(&headers);
     let timeout = var(env, "PRODUCTS_TIMEOUT_MS")
         .and_then(|value| value.parse().ok())
         .unwrap_or(DEFAULT_PRODUCTS_TIMEOUT_MS);
     let url = format!("https://products{path_and_query}");
-    let answer = call_service_for_text(&binding, &url, &init, timeout).await;
+    let outgoing = Outgoing::get(&url, inbound.next_hop());
+    let answer = call_service_for_text(&binding, &outgoing, timeout).await;
     if let Err(failure) = &answer {
         common::console_error!("products did not answer {path_and_query}: {failure:?}");
     }

@@ -4,7 +4,7 @@
 use super::env::Env;
 use super::promise::settled;
 use super::request::Inbound;
-use super::service::{call_service, CallFailure, ServiceBinding};
+use super::service::{call_service, CallFailure, Outgoing, ServiceBinding};
 use super::{describe, env::binding};
 use crate::journal::{Change, JournalStorage};
 use crate::kv::StoreError;
@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{Headers, RequestInit, Response};
+use web_sys::Response;
 
 /// How long a worker waits for a writer object before it answers 503.
 pub const OBJECT_TIMEOUT_MS: u64 = 5_000;
@@ -187,13 +187,16 @@ async fn send(
         .get_by_name(name)
         .map_err(|error| describe(&error))?
         .unchecked_into();
-    let init = object_request(inbound, &body).map_err(|e| describe(&e))?;
-    let response = call_service(&stub, url, &init, OBJECT_TIMEOUT_MS)
-        .await
-        .map_err(|failure| match failure {
-            CallFailure::TimedOut => "timed out".to_string(),
-            CallFailure::Threw(why) => why,
-        })?;
+    let response = call_service(
+        &stub,
+        &object_request(inbound, url, body),
+        OBJECT_TIMEOUT_MS,
+    )
+    .await
+    .map_err(|failure| match failure {
+        CallFailure::TimedOut => "timed out".to_string(),
+        CallFailure::Threw(why) => why,
+    })?;
     // An object's own answers carry the request id; a bare 5xx is the
     // runtime's: the object threw or was reset.
     match response.status() >= 500 && response.headers().has(REQUEST_ID).ok() != Some(true) {
@@ -202,18 +205,22 @@ async fn send(
     }
 }
 
-fn object_request(inbound: &Inbound, body: &str) -> Result<RequestInit, JsValue> {
-    let headers = Headers::new()?;
-    inbound.propagate_to(&headers)?;
-    headers.set("Content-Type", "application/json")?;
+/// A POST of `body` to an object at `url`, with the request's id, trace
+/// and `If-Match`.
+fn object_request<'a>(inbound: &Inbound, url: &'a str, body: String) -> Outgoing<'a> {
+    let mut set = inbound.next_hop();
+    set.push(("Content-Type", "application/json".to_string()));
     if let Some(if_match) = inbound.header("If-Match") {
-        headers.set("If-Match", &if_match)?;
+        set.push(("If-Match", if_match));
     }
-    let init = RequestInit::new();
-    init.set_method("POST");
-    init.set_headers(&headers);
-    init.set_body(&JsValue::from_str(body));
-    Ok(init)
+    Outgoing {
+        url,
+        method: "POST",
+        from: None,
+        drop: Vec::new(),
+        set,
+        body: JsValue::from(body),
+    }
 }
 
 /// Serves a call inside an object: the command read from the body, the

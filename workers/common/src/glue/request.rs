@@ -81,15 +81,21 @@ impl Inbound {
         }
     }
 
-    /// Marks a request to the next hop as part of this one: the same
-    /// request id, and the trace continued with a new span.
-    pub fn propagate_to(&self, next: &Headers) -> Result<(), JsValue> {
-        next.set(REQUEST_ID, &self.request_id)?;
+    /// The headers that mark a request to the next hop as part of this
+    /// one: the same request id, and the trace continued with a new span.
+    pub fn next_hop(&self) -> Vec<(&'static str, String)> {
         let incoming = self.header("traceparent");
-        next.set(
-            "traceparent",
-            &next_hop(incoming.as_deref(), random_bytes(), random_bytes()),
-        )
+        let random: [u8; 24] = random_bytes();
+        let (trace, span) = random.split_at(16);
+        let traceparent = next_hop(
+            incoming.as_deref(),
+            trace.try_into().unwrap_or_default(),
+            span.try_into().unwrap_or_default(),
+        );
+        vec![
+            (REQUEST_ID, self.request_id.clone()),
+            ("traceparent", traceparent),
+        ]
     }
 
     /// The body as a JSON object with only `allowed` keys, or the 4xx that

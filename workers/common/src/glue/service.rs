@@ -10,7 +10,7 @@ use js_sys::{Function, Promise, Reflect};
 use std::future::Future;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{AbortSignal, RequestInit, Response};
+use web_sys::{Headers, Response};
 
 #[wasm_bindgen]
 extern "C" {
@@ -19,13 +19,69 @@ extern "C" {
 
     /// A service binding, or a Durable Object's stub: anything with `fetch`.
     pub type ServiceBinding;
+}
 
-    #[wasm_bindgen(method, catch, js_name = fetch)]
-    fn fetch_with_str_and_init(
-        this: &ServiceBinding,
+// One call into the runtime per outgoing request: the headers are edited
+// and the request sent on the JS side (each runtime call from Rust costs a
+// crossing). Names and values travel joined by NUL, which neither may hold.
+#[wasm_bindgen(inline_js = r#"
+export function send(binding, url, method, from, drop, set, body, timeoutMs) {
+  const headers = new Headers(from ?? undefined);
+  if (drop) for (const name of drop.split("\0")) headers.delete(name);
+  if (set) {
+    const parts = set.split("\0");
+    for (let i = 0; i + 1 < parts.length; i += 2) headers.set(parts[i], parts[i + 1]);
+  }
+  const init = { method, headers, signal: AbortSignal.timeout(timeoutMs) };
+  if (body !== undefined && body !== null) init.body = body;
+  return binding.fetch(url, init);
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(catch, js_name = send)]
+    #[allow(clippy::too_many_arguments)]
+    fn send_request(
+        binding: &ServiceBinding,
         url: &str,
-        init: &RequestInit,
+        method: &str,
+        from: Option<&Headers>,
+        drop: &str,
+        set: &str,
+        body: &JsValue,
+        timeout_ms: u32,
     ) -> Result<Promise, JsValue>;
+}
+
+/// A request to another worker, described in Rust and handed to the runtime
+/// in one call.
+pub struct Outgoing<'a> {
+    pub url: &'a str,
+    pub method: &'a str,
+    /// The headers to start from (a caller's), if any.
+    pub from: Option<&'a Headers>,
+    /// Names left out of `from`.
+    pub drop: Vec<&'a str>,
+    /// Headers set on top.
+    pub set: Vec<(&'static str, String)>,
+    pub body: JsValue,
+}
+
+impl<'a> Outgoing<'a> {
+    /// A GET of `url` with just `set`.
+    pub fn get(url: &'a str, set: Vec<(&'static str, String)>) -> Self {
+        Self {
+            url,
+            method: "GET",
+            from: None,
+            drop: Vec::new(),
+            set,
+            body: JsValue::UNDEFINED,
+        }
+    }
+}
+
+fn joined<'s>(parts: impl Iterator<Item = &'s str>) -> String {
+    parts.collect::<Vec<_>>().join("\0")
 }
 
 /// Why a call to another worker gave no (usable) response.
@@ -46,13 +102,28 @@ pub fn service(env: &Env, name: &str) -> Result<ServiceBinding, Problem> {
 /// `timeout_millis` have passed without an answer.
 pub async fn call_service(
     binding: &ServiceBinding,
-    url: &str,
-    init: &RequestInit,
+    outgoing: &Outgoing<'_>,
     timeout_millis: u64,
 ) -> Result<Response, CallFailure> {
     let threw = |e: JsValue| CallFailure::Threw(describe(&e));
-    init.set_signal(Some(&AbortSignal::timeout_with_u32(clamp(timeout_millis))));
-    let promise = binding.fetch_with_str_and_init(url, init).map_err(threw)?;
+    let drop = joined(outgoing.drop.iter().copied());
+    let set = joined(
+        outgoing
+            .set
+            .iter()
+            .flat_map(|(name, value)| [*name, value.as_str()]),
+    );
+    let promise = send_request(
+        binding,
+        outgoing.url,
+        outgoing.method,
+        outgoing.from,
+        &drop,
+        &set,
+        &outgoing.body,
+        clamp(timeout_millis),
+    )
+    .map_err(threw)?;
     match settled(promise).await {
         Ok(response) => Ok(response.unchecked_into()),
         Err(error) if is_timeout(&error) => Err(CallFailure::TimedOut),
@@ -64,12 +135,11 @@ pub async fn call_service(
 /// `timeout_millis`: its status and body text.
 pub async fn call_service_for_text(
     binding: &ServiceBinding,
-    url: &str,
-    init: &RequestInit,
+    outgoing: &Outgoing<'_>,
     timeout_millis: u64,
 ) -> Result<(u16, String), CallFailure> {
     let started = js_sys::Date::now();
-    let response = call_service(binding, url, init, timeout_millis).await?;
+    let response = call_service(binding, outgoing, timeout_millis).await?;
     let spent = (js_sys::Date::now() - started).max(0.0) as u64;
     let remaining = timeout_millis.saturating_sub(spent);
     let text = response
