@@ -17,7 +17,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { suiteSystem, assertNoPanic } from "./support/system.mjs";
+import { suiteSystem, assertNoPanic, client } from "./support/system.mjs";
 import { emailOwner, storedFavorites } from "./support/helpers.mjs";
 import { kvSnapshot } from "./support/integrity.mjs";
 
@@ -52,8 +52,19 @@ async function pool(count, limit, task) {
 }
 
 describe("load through the gateway: nothing acknowledged is lost", () => {
-  const suite = suiteSystem({ ratelimits: { gateway: { RATE_LIMITER: { limit: 1000000 } } } });
-  const { request } = suite;
+  // A connection of its own for each request: under load, with fetch's
+  // keep-alive pool, the local runtime's entry socket now and then closes a
+  // burst of pooled connections with requests on them ("other side
+  // closed") that never reached the gateway (no access-log line, nothing
+  // written). Seen before issue 11 too, only when the machine was busy;
+  // with a fresh connection per request it has not happened. A connection
+  // failure still fails the test.
+  let send;
+  const suite = suiteSystem(
+    { ratelimits: { gateway: { RATE_LIMITER: { limit: 1000000 } } } },
+    { afterStart: ({ system }) => (send = client(system, { fresh: true })) },
+  );
+  const request = (...args) => send(...args);
   const seed = Number(process.env.LOAD_SEED ?? 20261126);
   const random = prng(seed);
   const pick = (list) => list[Math.floor(random() * list.length)];

@@ -8,6 +8,7 @@ import { parse as parseToml } from "smol-toml";
 import { readFileSync, existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import http from "node:http";
 import { parseJson } from "./helpers.mjs";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -168,9 +169,15 @@ function accessLogOf(logs) {
     .filter((entry) => "request_id" in entry && "caller" in entry);
 }
 
-/** A request through the gateway. `key: true` sends the dev API key. */
-export function client(system) {
+/**
+ * A request through the gateway; writes carry the dev API key unless
+ * `auth: false`. With `fresh: true` each request opens a connection of its
+ * own instead of reusing one from fetch's keep-alive pool (see
+ * load.test.mjs for why).
+ */
+export function client(system, { fresh = false } = {}) {
   const key = devApiKey();
+  const send = fresh ? (url, init) => fetchFresh(url, init) : fetch;
   return async function request(method, path, { body, headers = {}, auth = true, raw } = {}) {
     const init = { method, headers: { ...headers } };
     if (auth && ["POST", "PUT", "PATCH", "DELETE"].includes(method)) {
@@ -182,10 +189,33 @@ export function client(system) {
       init.body = JSON.stringify(body);
       init.headers["content-type"] ??= "application/json";
     }
-    const response = await fetch(system.url + path, init);
+    const response = await send(system.url + path, init);
     const text = await response.text();
     return { status: response.status, headers: response.headers, text, json: parseJson(text) };
   };
+}
+
+/** What fetch answers, over a connection opened for this one request. */
+function fetchFresh(url, { method, headers, body }) {
+  return new Promise((resolve, reject) => {
+    const outgoing = { ...headers };
+    if (body !== undefined) outgoing["content-length"] = Buffer.byteLength(body);
+    const req = http.request(url, { method, headers: outgoing, agent: false }, (res) => {
+      const chunks = [];
+      res.on("data", (chunk) => chunks.push(chunk));
+      res.on("error", reject);
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        const answer = new Headers();
+        for (const [name, value] of Object.entries(res.headers)) {
+          for (const one of [value].flat()) answer.append(name, one);
+        }
+        resolve({ status: res.statusCode, headers: answer, text: async () => text });
+      });
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
 }
 
 /** Fails when any worker reported a Rust panic. */
