@@ -35,6 +35,12 @@ import {
 
 const RUN = randomUUID().slice(0, 8);
 const NO_RATE_LIMIT = { gateway: { RATE_LIMITER: { limit: 1_000_000 } } };
+/**
+ * A connection of its own for each request: fetch's keep-alive pool, with
+ * 50 creates at once on a busy machine, now and then sees the local entry
+ * socket close connections with requests on them (see load.test.mjs).
+ */
+const FRESH = { fresh: true };
 const RACERS = 50;
 const ROUNDS = 4;
 /**
@@ -65,7 +71,7 @@ function assertNoContent(res, context) {
 // ================================================================ races
 
 describe("concurrent writes in one isolate (races across isolates or locations are not staged here)", () => {
-  const suite = suiteSystem({ ratelimits: NO_RATE_LIMIT });
+  const suite = suiteSystem({ ratelimits: NO_RATE_LIMIT }, FRESH);
   const { request } = suite;
 
   test(`${ROUNDS} rounds of ${RACERS} concurrent POST /users with one email in mixed case: one 201, ${RACERS - 1} 409s, one user, one index entry`, async () => {
@@ -158,7 +164,7 @@ describe("concurrent writes in one isolate (races across isolates or locations a
 // ================================================================ favourites
 
 describe("favourites written at once are all kept (one isolate)", () => {
-  const suite = suiteSystem({ ratelimits: NO_RATE_LIMIT });
+  const suite = suiteSystem({ ratelimits: NO_RATE_LIMIT }, FRESH);
   const { request } = suite;
   const MAX = 100;
   const products = [];
@@ -241,7 +247,7 @@ describe("favourites written at once are all kept (one isolate)", () => {
 // ================================================================ addresses
 
 describe("email addresses change hands without deadlock or double ownership (one isolate)", () => {
-  const suite = suiteSystem({ ratelimits: NO_RATE_LIMIT });
+  const suite = suiteSystem({ ratelimits: NO_RATE_LIMIT }, FRESH);
   const { request } = suite;
   /** A fresh address, lower-case (as the index keys it). */
   const address = (tag) => `${tag}-${RUN}-${randomUUID().slice(0, 6)}@example.com`.toLowerCase();
@@ -363,7 +369,7 @@ describe("email addresses change hands without deadlock or double ownership (one
 // ================================================================ cursors
 
 describe("list cursors: only those the service handed out open", () => {
-  const { request } = suiteSystem();
+  const { request } = suiteSystem({}, FRESH);
   const secret = devSecrets().CURSOR_SECRET;
 
   for (const [path, scope, other] of [
@@ -412,7 +418,7 @@ describe("list cursors: only those the service handed out open", () => {
 // ================================================================ corrupt records
 
 describe("a stored record that no longer decodes is skipped from pages and batches, and a 500 naming it when read alone", () => {
-  const suite = suiteSystem({ ratelimits: NO_RATE_LIMIT });
+  const suite = suiteSystem({ ratelimits: NO_RATE_LIMIT }, FRESH);
   const { request } = suite;
   const stamp = "2026-01-01T00:00:00.000Z";
   const badUser = JSON.stringify({ id: "bad", name: "Broken", email: "not-an-address", created_at: stamp, updated_at: stamp });
@@ -501,7 +507,7 @@ describe("a stored record that no longer decodes is skipped from pages and batch
 
 describe("a claim left pending is settled by its alarm after EMAIL_CLAIM_TTL_MS (shortened to 2 s for these tests)", () => {
   const TTL_MS = 2000;
-  const suite = suiteSystem({ ratelimits: NO_RATE_LIMIT, vars: { users: { EMAIL_CLAIM_TTL_MS: String(TTL_MS) } } });
+  const suite = suiteSystem({ ratelimits: NO_RATE_LIMIT, vars: { users: { EMAIL_CLAIM_TTL_MS: String(TTL_MS) } } }, FRESH);
   const { request } = suite;
 
   // A writer that claimed an address and then never came back (its
@@ -527,7 +533,7 @@ describe("a claim left pending is settled by its alarm after EMAIL_CLAIM_TTL_MS 
     };
   }
 
-  async function eventually(what, check, ms = 10_000) {
+  async function eventually(what, check, ms = 3 * TTL_MS) {
     const deadline = Date.now() + ms;
     while (Date.now() < deadline) {
       if (await check()) return;
@@ -606,6 +612,7 @@ function describeUnavailable({ title, worker, binding, className, kvBinding, wri
         ratelimits: NO_RATE_LIMIT,
         ...(gatewayVars ? { vars: { gateway: gatewayVars } } : {}),
       }),
+      FRESH,
     );
     const { request } = suite;
     let wrote = false;
@@ -750,4 +757,82 @@ describeUnavailable({
   reads: userReads,
   detail: writerUnavailable,
   todo: "does not hold: the gateway's 3 s budget ends before the services' 5 s object budget (504, then circuit-open)",
+});
+
+// ================================================================ what a slow write does to its answer
+
+describe("a write the writer finishes after the services' 5 s object budget (EMAIL_CLAIMS answers confirmations after 8 s; gateway budget raised to 10 s)", () => {
+  const SLOW_CONFIRM = {
+    name: "slow-confirm",
+    script: `
+export class SlowConfirm {
+  async fetch(request) {
+    const command = await request.json();
+    if (command.confirm) await new Promise((resolve) => setTimeout(resolve, 8000));
+    return new Response(JSON.stringify(command.claim ? "granted" : "done"), { headers: { "content-type": "application/json" } });
+  }
+}
+export default { fetch: () => new Response("no such route", { status: 404 }) };
+`,
+  };
+  const suite = suiteSystem({
+    objects: { users: { EMAIL_CLAIMS: { className: "SlowConfirm", scriptName: SLOW_CONFIRM.name } } },
+    extraWorkers: [SLOW_CONFIRM],
+    vars: { gateway: { UPSTREAM_TIMEOUT_MS: "10000" } },
+  }, FRESH);
+
+  // The user is written and committed before the confirmation is sent; the
+  // worker stops waiting for the writer at 5 s and answers "nothing was
+  // written" while the writer is still waiting on the confirmation.
+  test(
+    "the answer tells the truth: a 201 for a user that is stored, or a 503 'nothing was written' with nothing stored",
+    { todo: "does not hold: 503 'nothing was written' while the user is in KV (the object runs on after the worker gives up)" },
+    async () => {
+      const email = `slow-confirm-${RUN}@example.com`;
+      const res = await suite.request("POST", "/users", { body: { name: "Slow", email } });
+      const stored = (await storedRecords(suite.system, "users", "USERS_KV", "user:")).filter(({ record }) => record.email === email);
+      if (res.status === 201) {
+        assert.deepEqual(stored.map(({ record }) => record), [res.json]);
+      } else {
+        assert.equal(assertProblem(res, 503).detail, writerUnavailable);
+        assert.deepEqual(stored, [], `answered "${writerUnavailable}", yet KV holds ${JSON.stringify(stored)}`);
+      }
+    },
+  );
+});
+
+describe("one address, one user, whatever EMAIL_CLAIM_TTL_MS is (shortened to 1 ms for this test)", () => {
+  const suite = suiteSystem({ ratelimits: NO_RATE_LIMIT, vars: { users: { EMAIL_CLAIM_TTL_MS: "1" } } }, FRESH);
+
+  // A pending claim past its TTL is given to the next claimer when its
+  // owner's writer says the user does not have the address; the writer
+  // answers from its committed record, so a write still in flight (claimed,
+  // not yet committed) loses its address to a concurrent create, and both
+  // are acknowledged (the late confirmation's "taken" is ignored). With the
+  // default 30 s this needs a write slower than 30 s; with 1 ms it is
+  // ordinary. Whether a given round shows it depends on timing.
+  test(
+    `6 rounds of ${RACERS} concurrent POST /users with one email: one 201 each`,
+    { todo: "does not hold: with a TTL shorter than a write, several creates with one email are acknowledged (16 of 50 in one probe round)" },
+    async () => {
+      const outcomes = [];
+      for (let round = 0; round < 6; round++) {
+        const email = `ttl-race-${RUN}-${round}@example.com`;
+        const attempts = await Promise.all(
+          Array.from({ length: RACERS }, (_, i) => suite.request("POST", "/users", { body: { name: `TTL racer ${i}`, email } })),
+        );
+        outcomes.push({ round, email, statuses: tally(attempts) });
+      }
+      const stored = await storedRecords(suite.system, "users", "USERS_KV", "user:");
+      for (const outcome of outcomes) {
+        outcome.holders = stored.filter(({ record }) => record.email === outcome.email).length;
+        delete outcome.email;
+      }
+      assert.deepEqual(
+        outcomes.filter((o) => o.statuses[201] !== 1 || o.holders !== 1),
+        [],
+        `rounds with more than one user for one address: ${JSON.stringify(outcomes)}`,
+      );
+    },
+  );
 });

@@ -10,7 +10,8 @@ export async function kvSnapshot(system, worker, binding, prefix = "") {
   let cursor;
   do {
     const page = await namespace.list({ prefix, cursor });
-    for (const { name } of page.keys) snapshot[name] = await namespace.get(name);
+    const values = await pool(page.keys.length, 16, (i) => namespace.get(page.keys[i].name));
+    page.keys.forEach(({ name }, i) => (snapshot[name] = values[i]));
     cursor = page.list_complete ? undefined : page.cursor;
   } while (cursor);
   return snapshot;

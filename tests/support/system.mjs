@@ -233,14 +233,15 @@ export function assertNoPanic(system, assert) {
  * does not wait for one root `before` hook before starting the next, so a
  * separate hook could run before the system is up); `beforeStop(system)`
  * runs first in the last hook, and the system is stopped even when it or
- * the panic check fails.
+ * the panic check fails. `fresh: true` gives the client a connection of its
+ * own for each request (see `client`).
  *
  * Returns a handle: `system` is the running system once started, and
  * `request` a client of it (see `client`), callable once the system is up
  * (in the tests, in afterStart and in later hooks of a describe), so it may
  * be taken out at once: `const { request } = suiteSystem()`.
  */
-export function suiteSystem(options = {}, { afterStart, beforeStop } = {}) {
+export function suiteSystem(options = {}, { afterStart, beforeStop, fresh = false } = {}) {
   let send;
   const suite = {
     system: undefined,
@@ -251,7 +252,7 @@ export function suiteSystem(options = {}, { afterStart, beforeStop } = {}) {
   };
   before(async () => {
     suite.system = await startSystem(options);
-    send = client(suite.system);
+    send = client(suite.system, { fresh });
     await afterStart?.(suite);
   });
   after(async () => {
