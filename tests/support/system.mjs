@@ -203,7 +203,7 @@ function accessLogOf(logs) {
     .filter((entry) => "request_id" in entry && "caller" in entry);
 }
 
-/** A request through the gateway. `key: true` sends the dev API key. */
+/** A request through the gateway; writes carry the dev API key unless `auth: false`. */
 export function client(system) {
   const key = devApiKey();
   return async function request(method, path, { body, headers = {}, auth = true, raw } = {}) {
@@ -222,6 +222,7 @@ export function client(system) {
     return { status: response.status, headers: response.headers, text, json: parseJson(text) };
   };
 }
+
 
 /** Fails when any worker reported a Rust panic. */
 export function assertNoPanic(system, assert) {
