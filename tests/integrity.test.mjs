@@ -30,7 +30,6 @@ import {
   sipSealed,
   fnvSealed,
   failingObject,
-  HANG_MS,
 } from "./support/integrity.mjs";
 
 const RUN = randomUUID().slice(0, 8);
@@ -550,13 +549,8 @@ describe("a claim left pending is settled by its alarm after EMAIL_CLAIM_TTL_MS 
     assert.equal(await claim("confirm", `ghost-${RUN}`), "taken", "the ghost lost it");
   });
 
-  // EmailClaims arms its alarm with `storage.set_alarm(at as i64)`, `at`
-  // being an epoch time in ms; worker 0.8.7 takes an i64 as an offset
-  // from now (ScheduledTime: "i64, interpreted as an offset"), so the
-  // alarm is set about 56 years ahead and never runs here.
   test(
     "with no request at all, the alarm settles pending claims after the TTL: held and indexed when the owner has the address, freed when not",
-    { todo: "does not hold: the alarm is scheduled at now + epoch ms (an offset), not at the claim's end" },
     async () => {
       const kept = `kept-${RUN}@example.com`;
       const freed = `freed-${RUN}@example.com`;
@@ -594,41 +588,40 @@ describe("a claim left pending is settled by its alarm after EMAIL_CLAIM_TTL_MS 
 /**
  * A describe whose system has `binding` of `worker` bound to a failing
  * class: every write in `writes` (sent at once; more of them than the
- * gateway's breaker threshold of 5) answers 503 `detail` with Retry-After,
- * `kvBinding` of `worker` is unchanged by them, and every read in `reads`
- * still answers 200 afterwards. `also(suite)` adds tests of its own;
- * `todo` marks the tests as known not to hold yet (see its text).
+ * gateway's breaker threshold of 5) answers `status` (503 with Retry-After,
+ * or 504 for an object that does not answer) with `detail`, `kvBinding` of
+ * `worker` is unchanged by them, and every read in `reads` still answers
+ * 200 afterwards. `also(suite)` adds tests of its own.
  */
-function describeUnavailable({ title, worker, binding, className, kvBinding, writes, reads, detail, gatewayVars, also, todo }) {
+function describeUnavailable({ title, worker, binding, className, kvBinding, writes, reads, detail, status = 503, also }) {
   describe(title, () => {
     const suite = suiteSystem(
-      failingObject(worker, binding, className, {
-        ratelimits: NO_RATE_LIMIT,
-        ...(gatewayVars ? { vars: { gateway: gatewayVars } } : {}),
-      }),
+      failingObject(worker, binding, className, { ratelimits: NO_RATE_LIMIT }),
     );
     const { request } = suite;
     let wrote = false;
 
-    test(`writes answer 503 "${detail}" with Retry-After, and KV holds nothing new`, { timeout: 60_000, todo }, async () => {
+    test(`writes answer ${status} "${detail}", and KV holds nothing new`, { timeout: 60_000 }, async () => {
       const before = await kvSnapshot(suite.system, worker, kvBinding);
       const answers = await Promise.all(writes.map(([method, path, body]) => timed(() => request(method, path, { body }))));
       wrote = true;
       answers.forEach(({ res, elapsed }, i) => {
         const context = `${writes[i][0]} ${writes[i][1]}`;
-        const problem = assertProblem(res, 503, { context });
+        const problem = assertProblem(res, status, { context });
         assert.equal(problem.detail, detail, context);
-        assert.equal(retryAfterSecs(res), 1, context);
+        if (status === 503) assert.equal(retryAfterSecs(res), 1, context);
         if (className === "Hanging") {
-          assert.ok(elapsed >= 4500 && elapsed < HANG_MS, `${context}: answered after the 5 s budget, before the object did (${elapsed} ms)`);
+          // The service gives up at the deadline the gateway set (its 3 s,
+          // less a margin per hop), so its own answer arrives first.
+          assert.ok(elapsed >= 2000 && elapsed < 3000, `${context}: answered before the gateway's 3 s (${elapsed} ms)`);
         }
       });
       assert.deepEqual(await kvSnapshot(suite.system, worker, kvBinding), before, "KV is as it was");
-      const cause = className === "Hanging" ? /unavailable: timed out/ : /staged failure: the object throws/;
+      const cause = className === "Hanging" ? /did not answer in time/ : /staged failure: the object throws/;
       assert.match(suite.system.logs(), cause, "the log says why");
     });
 
-    test("reads keep answering 200 after those writes (the gateway's breaker stays closed)", { todo }, async () => {
+    test("reads keep answering 200 after those writes (the gateway's breaker stays closed)", async () => {
       assert.ok(wrote, "the writes were sent");
       for (const path of reads) {
         const res = await request("GET", path);
@@ -707,54 +700,39 @@ describeUnavailable({
   },
 });
 
-// Hanging objects: with the gateway's budget for a call raised above the
-// services' 5 s budget for an object, the 503 the services answer is what
-// reaches the client.
+// Hanging objects, with the shipped configuration: each service gives its
+// writer until the deadline the gateway set, so its 504 "the writer did not
+// answer in time" (a problem document: not a failure of the service) comes
+// back before the gateway's own 3 s, and the breaker stays closed.
+const writerTimeout = "the writer did not answer in time; the write may or may not have been made";
+
 describeUnavailable({
-  title: "USER_WRITERS hangs (answers after 8 s), gateway budget raised to 10 s: user writes are 503 after 5 s and write nothing; reads work",
+  title: "USER_WRITERS hangs: user writes are 504 before the gateway's timeout and write nothing; reads work",
   worker: "users",
   binding: "USER_WRITERS",
   className: "Hanging",
   kvBinding: "USERS_KV",
   writes: userWrites("hung-writer"),
   reads: userReads,
-  detail: writerUnavailable,
-  gatewayVars: { UPSTREAM_TIMEOUT_MS: "10000" },
+  status: 504,
+  detail: writerTimeout,
 });
 
 describeUnavailable({
-  title: "PRODUCT_WRITERS hangs (answers after 8 s), gateway budget raised to 10 s: product writes are 503 after 5 s and write nothing; reads work",
+  title: "PRODUCT_WRITERS hangs: product writes are 504 before the gateway's timeout and write nothing; reads work",
   worker: "products",
   binding: "PRODUCT_WRITERS",
   className: "Hanging",
   kvBinding: "PRODUCTS_KV",
   writes: productWrites,
   reads: productReads,
-  detail: writerUnavailable,
-  gatewayVars: { UPSTREAM_TIMEOUT_MS: "10000" },
-});
-
-// With the shipped configuration the gateway gives a call 3 s
-// (UPSTREAM_TIMEOUT_MS) and the services give an object 5 s
-// (OBJECT_TIMEOUT_MS in workers/common/src/glue/durable.rs): the client
-// gets the gateway's 504 without Retry-After after 3 s, each one counts
-// against the users breaker, and after 5 of them reads of users are 503
-// circuit-open for 10 s.
-describeUnavailable({
-  title: "USER_WRITERS hangs, shipped configuration: user writes are 503 and write nothing; reads work",
-  worker: "users",
-  binding: "USER_WRITERS",
-  className: "Hanging",
-  kvBinding: "USERS_KV",
-  writes: userWrites("hung-writer-shipped"),
-  reads: userReads,
-  detail: writerUnavailable,
-  todo: "does not hold: the gateway's 3 s budget ends before the services' 5 s object budget (504, then circuit-open)",
+  status: 504,
+  detail: writerTimeout,
 });
 
 // ================================================================ what a slow write does to its answer
 
-describe("a write the writer finishes after the services' 5 s object budget (EMAIL_CLAIMS answers confirmations after 8 s; gateway budget raised to 10 s)", () => {
+describe("a write whose address confirmation does not come back in time (EMAIL_CLAIMS answers confirmations after 8 s)", () => {
   const SLOW_CONFIRM = {
     name: "slow-confirm",
     script: `
@@ -771,27 +749,19 @@ export default { fetch: () => new Response("no such route", { status: 404 }) };
   const suite = suiteSystem({
     objects: { users: { EMAIL_CLAIMS: { className: "SlowConfirm", scriptName: SLOW_CONFIRM.name } } },
     extraWorkers: [SLOW_CONFIRM],
-    vars: { gateway: { UPSTREAM_TIMEOUT_MS: "10000" } },
   });
 
-  // The user is written and committed before the confirmation is sent; the
-  // worker stops waiting for the writer at 5 s and answers "nothing was
-  // written" while the writer is still waiting on the confirmation.
-  test(
-    "the answer tells the truth: a 201 for a user that is stored, or a 503 'nothing was written' with nothing stored",
-    { todo: "does not hold: 503 'nothing was written' while the user is in KV (the object runs on after the worker gives up)" },
-    async () => {
-      const email = `slow-confirm-${RUN}@example.com`;
-      const res = await suite.request("POST", "/users", { body: { name: "Slow", email } });
-      const stored = (await storedRecords(suite.system, "users", "USERS_KV", "user:")).filter(({ record }) => record.email === email);
-      if (res.status === 201) {
-        assert.deepEqual(stored.map(({ record }) => record), [res.json]);
-      } else {
-        assert.equal(assertProblem(res, 503).detail, writerUnavailable);
-        assert.deepEqual(stored, [], `answered "${writerUnavailable}", yet KV holds ${JSON.stringify(stored)}`);
-      }
-    },
-  );
+  // The user is committed before the confirmation is sent; the writer
+  // stops waiting for the confirmation at its deadline (the claim's alarm
+  // makes up for it) and answers the create in time.
+  test("the user is created, answered 201 within the gateway's timeout, and stored as answered", async () => {
+    const email = `slow-confirm-${RUN}@example.com`;
+    const { res, elapsed } = await timed(() => suite.request("POST", "/users", { body: { name: "Slow", email } }));
+    assert.equal(res.status, 201, res.text);
+    assert.ok(elapsed < 3000, `answered in ${elapsed} ms`);
+    const stored = (await storedRecords(suite.system, "users", "USERS_KV", "user:")).filter(({ record }) => record.email === email);
+    assert.deepEqual(stored.map(({ record }) => record), [res.json]);
+  });
 });
 
 describe("one address, one user, whatever EMAIL_CLAIM_TTL_MS is (shortened to 1 ms for this test)", () => {
@@ -806,7 +776,6 @@ describe("one address, one user, whatever EMAIL_CLAIM_TTL_MS is (shortened to 1 
   // ordinary. Whether a given round shows it depends on timing.
   test(
     `6 rounds of ${RACERS} concurrent POST /users with one email: one 201 each`,
-    { todo: "does not hold: with a TTL shorter than a write, several creates with one email are acknowledged (16 of 50 in one probe round)" },
     async () => {
       const outcomes = [];
       for (let round = 0; round < 6; round++) {

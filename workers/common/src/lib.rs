@@ -5,6 +5,7 @@
 pub mod body;
 pub mod collection;
 pub mod cursor;
+pub mod deadline;
 pub mod etag;
 pub mod events;
 pub mod id;

@@ -114,16 +114,19 @@ impl<'a> Exchange<'a> {
         // 6. Body limit: 413 before anything is forwarded.
         let body = body_limit::outbound_body(&self.inbound).await?;
         let connection = self.inbound.header("Connection");
+        let policy = self.settings.upstream;
+        let mut set = self.inbound.next_hop();
+        set.push(upstream::deadline_header(policy, now_millis()));
         let outgoing = Outgoing {
             url: &self.inbound.url,
             method: &self.inbound.method,
             from: Some(&self.inbound.headers),
             drop: headers::not_forwarded(connection.as_deref()),
-            set: self.inbound.next_hop(),
+            set,
             body: body.unwrap_or(JsValue::UNDEFINED),
         };
-        // 7. Failure isolation: a timeout and a breaker per service.
-        let policy = self.settings.upstream;
+        // 7. Failure isolation: a timeout, a deadline and a breaker per
+        // service.
         let forwarded = upstream::forward(self.env, upstream, &outgoing, policy).await;
         self.service_status = forwarded.service_status;
         forwarded.answer

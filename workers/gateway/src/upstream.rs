@@ -4,6 +4,7 @@
 
 use crate::breaker::BreakerPolicy;
 use crate::routes::Upstream;
+use common::deadline;
 use common::problem::PROBLEM_JSON;
 use common::Problem;
 
@@ -41,6 +42,13 @@ impl CallOutcome {
     pub fn is_failure(self) -> bool {
         self != CallOutcome::PassedOn
     }
+}
+
+/// The deadline a service is given for a call that starts at `now_ms`:
+/// the gateway's timeout, less the margin its answer needs to come back.
+pub fn deadline_header(policy: UpstreamPolicy, now_ms: u64) -> (&'static str, String) {
+    let deadline = deadline::for_next_hop(now_ms + policy.timeout_ms);
+    (deadline::DEADLINE, deadline.to_string())
 }
 
 pub fn timed_out(upstream: Upstream, timeout_ms: u64) -> Problem {
@@ -223,6 +231,20 @@ mod tests {
         assert!(CallOutcome::Garbled.is_failure());
         assert!(CallOutcome::TimedOut.is_failure());
         assert!(CallOutcome::Threw.is_failure());
+    }
+
+    #[test]
+    fn a_service_gets_until_the_gateway_stops_waiting_less_a_margin() {
+        let policy = UpstreamPolicy {
+            timeout_ms: 3000,
+            breaker: BreakerPolicy {
+                threshold: 5,
+                cooldown_ms: 10_000,
+            },
+        };
+        let (name, value) = deadline_header(policy, 1_000);
+        assert_eq!(name, "X-Deadline");
+        assert_eq!(value, (4_000 - deadline::HOP_MARGIN_MS).to_string());
     }
 
     #[test]

@@ -152,7 +152,8 @@ async fn check_product(inbound: &Inbound, env: &Env, product: &ResourceId) -> Pr
 }
 
 /// A GET to the products service, with this request's id and trace, its
-/// whole exchange (body included) bounded by `PRODUCTS_TIMEOUT_MS`.
+/// whole exchange (body included) bounded by `PRODUCTS_TIMEOUT_MS` and by
+/// what is left of the request's time.
 async fn ask_products(
     inbound: &Inbound,
     env: &Env,
@@ -161,7 +162,8 @@ async fn ask_products(
     let binding = service(env, "PRODUCTS").map_err(|problem| CallFailure::Threw(problem.detail))?;
     let timeout = var(env, "PRODUCTS_TIMEOUT_MS")
         .and_then(|value| value.parse().ok())
-        .unwrap_or(DEFAULT_PRODUCTS_TIMEOUT_MS);
+        .unwrap_or(DEFAULT_PRODUCTS_TIMEOUT_MS)
+        .min(inbound.remaining_ms());
     let url = format!("https://products{path_and_query}");
     let outgoing = Outgoing::get(&url, inbound.next_hop());
     let answer = call_service_for_text(&binding, &outgoing, timeout).await;

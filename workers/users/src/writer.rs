@@ -75,7 +75,8 @@ impl From<StoreError> for UserError {
 pub trait EmailClaims {
     /// `Ok(false)`: another user has the address.
     async fn claim(&self, email: &Email, owner: &ResourceId) -> Result<bool, StoreError>;
-    async fn confirm(&self, email: &Email, owner: &ResourceId) -> Result<(), StoreError>;
+    /// `Ok(false)`: the claim went to another user meanwhile.
+    async fn confirm(&self, email: &Email, owner: &ResourceId) -> Result<bool, StoreError>;
     async fn release(&self, email: &Email, owner: &ResourceId) -> Result<(), StoreError>;
 }
 
@@ -143,9 +144,19 @@ impl<S: JournalStorage, K: KeyValue, C: EmailClaims, F: ProductFans> UserWriter<
         }
         // A confirmation that does not arrive is made up for by the claim's
         // alarm; a release that does not arrive, by the next claim of the
-        // address (both ask this writer).
+        // address (both ask this writer). A claim that went to another user
+        // meanwhile (it outlived its time) undoes the write.
         if let Some(email) = taking {
-            let _ = self.claims.confirm(email, id).await;
+            if let Ok(false) = self.claims.confirm(email, id).await {
+                let key = User::COLLECTION.key(id);
+                self.journal
+                    .write(&[Change {
+                        key,
+                        value: committed,
+                    }])
+                    .await?;
+                return Err(UserError::EmailTaken(email.clone()));
+            }
         }
         if let Some(email) = leaving {
             let _ = self.claims.release(email, id).await;
@@ -270,12 +281,17 @@ mod tests {
             }
         }
 
-        async fn confirm(&self, email: &Email, owner: &ResourceId) -> Result<(), StoreError> {
+        async fn confirm(&self, email: &Email, owner: &ResourceId) -> Result<bool, StoreError> {
             self.log("confirm", email)?;
-            self.holders
-                .borrow_mut()
-                .insert(email.to_string(), (owner.clone(), true));
-            Ok(())
+            let mut holders = self.holders.borrow_mut();
+            if holders
+                .get(email.as_str())
+                .is_some_and(|(holder, _)| holder != owner)
+            {
+                return Ok(false);
+            }
+            holders.insert(email.to_string(), (owner.clone(), true));
+            Ok(true)
         }
 
         async fn release(&self, email: &Email, owner: &ResourceId) -> Result<(), StoreError> {
@@ -448,6 +464,56 @@ mod tests {
             None,
             "the claim was released"
         );
+    }
+
+    /// Address objects that give a claim away while its write is under way.
+    struct Fickle(Addresses);
+
+    impl EmailClaims for Fickle {
+        async fn claim(&self, email: &Email, owner: &ResourceId) -> Result<bool, StoreError> {
+            let granted = self.0.claim(email, owner).await?;
+            let thief = ResourceId::parse("thief").unwrap();
+            self.0
+                .holders
+                .borrow_mut()
+                .insert(email.to_string(), (thief, false));
+            Ok(granted)
+        }
+        async fn confirm(&self, email: &Email, owner: &ResourceId) -> Result<bool, StoreError> {
+            self.0.confirm(email, owner).await
+        }
+        async fn release(&self, email: &Email, owner: &ResourceId) -> Result<(), StoreError> {
+            self.0.release(email, owner).await
+        }
+    }
+
+    #[test]
+    fn a_claim_lost_during_the_write_undoes_it() {
+        let world = World::new();
+        world.run("1", create("1", "a@x.io"), None).unwrap();
+        let fickle = Fickle(Addresses::default());
+        let run = |user: &str, command| {
+            let writer = UserWriter {
+                journal: Journal::new(&world.storage, &world.kv),
+                claims: &fickle,
+                fans: &world.products,
+            };
+            let write = UserWrite {
+                id: id(user),
+                command,
+            };
+            block_on(writer.execute(write, None, &Timestamp::from_millis(2)))
+        };
+        let taken = Err(UserError::EmailTaken(Email::parse("b@x.io").unwrap()));
+        assert_eq!(run("1", replace("b@x.io")), taken);
+        assert_eq!(
+            world.user("1").unwrap().email.as_str(),
+            "a@x.io",
+            "the change is undone"
+        );
+        let taken = Err(UserError::EmailTaken(Email::parse("c@x.io").unwrap()));
+        assert_eq!(run("2", create("2", "c@x.io")), taken);
+        assert_eq!(world.user("2"), None, "the create is undone");
     }
 
     #[test]

@@ -16,9 +16,6 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::Response;
 
-/// How long a worker waits for a writer object before it answers 503.
-pub const OBJECT_TIMEOUT_MS: u64 = 5_000;
-
 #[wasm_bindgen]
 extern "C" {
     type ObjectNamespace;
@@ -31,6 +28,10 @@ extern "C" {
 
     #[wasm_bindgen(method, getter)]
     pub fn storage(this: &DurableObjectState) -> ObjectStorage;
+
+    /// Keeps the object alive until `promise` settles (work after an answer).
+    #[wasm_bindgen(method, js_name = waitUntil)]
+    pub fn wait_until(this: &DurableObjectState, promise: &Promise);
 
     #[derive(Clone)]
     pub type ObjectStorage;
@@ -127,7 +128,36 @@ pub async fn call_object<C: Serialize>(
     let body = serde_json::to_string(command).map_err(|e| object_unavailable(&e.to_string()))?;
     send(env, binding_name, name, &inbound.url, inbound, body)
         .await
-        .map_err(|why| object_unavailable(&why))
+        .map_err(|why| match why.as_str() {
+            TIMED_OUT => object_timed_out(),
+            _ => object_unavailable(&why),
+        })
+}
+
+const TIMED_OUT: &str = "timed out";
+
+/// Inside an object, once its turn came: `Err` when the caller has
+/// stopped waiting, so that nothing is written that nobody hears about.
+pub fn still_awaited(inbound: &Inbound) -> Result<(), Problem> {
+    match inbound.remaining_ms() {
+        0 => Err(
+            Problem::unavailable("the writer is busy; nothing was written")
+                .with_header("Retry-After", "1"),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// A writer that did not answer before the request's deadline: the write
+/// may have been made, or not; a read tells.
+pub fn object_timed_out() -> Problem {
+    crate::console_error!("writer object did not answer in time");
+    Problem::new(
+        504,
+        "writer-timeout",
+        "Writer timeout",
+        "the writer did not answer in time; the write may or may not have been made",
+    )
 }
 
 /// Asks the object `name` of namespace `binding` something at `url` (an
@@ -187,16 +217,13 @@ async fn send(
         .get_by_name(name)
         .map_err(|error| describe(&error))?
         .unchecked_into();
-    let response = call_service(
-        &stub,
-        &object_request(inbound, url, body),
-        OBJECT_TIMEOUT_MS,
-    )
-    .await
-    .map_err(|failure| match failure {
-        CallFailure::TimedOut => "timed out".to_string(),
-        CallFailure::Threw(why) => why,
-    })?;
+    let timeout = inbound.remaining_ms();
+    let response = call_service(&stub, &object_request(inbound, url, body), timeout)
+        .await
+        .map_err(|failure| match failure {
+            CallFailure::TimedOut => TIMED_OUT.to_string(),
+            CallFailure::Threw(why) => why,
+        })?;
     // An object's own answers carry the request id; a bare 5xx is the
     // runtime's: the object threw or was reset.
     match response.status() >= 500 && response.headers().has(REQUEST_ID).ok() != Some(true) {
@@ -209,6 +236,7 @@ async fn send(
 /// and `If-Match`.
 fn object_request<'a>(inbound: &Inbound, url: &'a str, body: String) -> Outgoing<'a> {
     let mut set = inbound.next_hop();
+    set.push(inbound.next_deadline());
     set.push(("Content-Type", "application/json".to_string()));
     if let Some(if_match) = inbound.header("If-Match") {
         set.push(("If-Match", if_match));

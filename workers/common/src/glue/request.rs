@@ -1,9 +1,10 @@
 //! An incoming request as a worker sees it: routed on its path, answered
 //! with its id, and marked onwards with that id and its trace.
 
-use super::platform::{new_uuid, random_bytes};
+use super::platform::{new_uuid, now_millis, random_bytes};
 use super::stream::read_body;
 use crate::body::{self, FieldReader, MAX_BODY_BYTES};
+use crate::deadline::{self, DEADLINE};
 use crate::id::is_valid_request_id;
 use crate::trace::next_hop;
 use crate::{Problem, REQUEST_ID};
@@ -22,6 +23,8 @@ pub struct Inbound {
     pub path: String,
     pub query: String,
     pub request_id: String,
+    /// When the request arrived (ms since the epoch).
+    pub started_ms: u64,
 }
 
 impl Inbound {
@@ -41,6 +44,7 @@ impl Inbound {
             request_id,
             headers,
             request,
+            started_ms: now_millis(),
         }
     }
 
@@ -79,6 +83,27 @@ impl Inbound {
         } else {
             &self.method
         }
+    }
+
+    /// When this request's caller stops waiting: the `X-Deadline` it was
+    /// given (within bounds), else `deadline::DEFAULT_BUDGET_MS` after it
+    /// arrived. Only services read it; the gateway sets it for them.
+    pub fn deadline_ms(&self) -> u64 {
+        deadline::of_request(self.header(DEADLINE).as_deref(), self.started_ms)
+    }
+
+    /// What is left of the request's time.
+    pub fn remaining_ms(&self) -> u64 {
+        self.deadline_ms().saturating_sub(now_millis())
+    }
+
+    /// The deadline to give the next hop: this one's, less the time the
+    /// answer needs to come back.
+    pub fn next_deadline(&self) -> (&'static str, String) {
+        (
+            DEADLINE,
+            deadline::for_next_hop(self.deadline_ms()).to_string(),
+        )
     }
 
     /// The headers that mark a request to the next hop as part of this

@@ -65,12 +65,12 @@ impl ClaimsOfAddresses for ClaimsClient<'_> {
         Ok(self.ask(request).await? == ClaimAnswer::Granted)
     }
 
-    async fn confirm(&self, email: &Email, owner: &ResourceId) -> Result<(), StoreError> {
+    async fn confirm(&self, email: &Email, owner: &ResourceId) -> Result<bool, StoreError> {
         let request = ClaimRequest::Confirm {
             email: email.clone(),
             owner: owner.clone(),
         };
-        self.ask(request).await.map(drop)
+        Ok(self.ask(request).await? == ClaimAnswer::Done)
     }
 
     async fn release(&self, email: &Email, owner: &ResourceId) -> Result<(), StoreError> {

@@ -4,7 +4,7 @@ use super::clients::{ClaimsClient, FansClient, HasEmail};
 use crate::domain::{Email, User};
 use crate::problems::user_problem;
 use crate::writer::{has_email, UserWrite, UserWriter as Writer};
-use common::glue::durable::{serve_object, DurableObjectState, SqlJournal};
+use common::glue::durable::{serve_object, still_awaited, DurableObjectState, SqlJournal};
 use common::glue::env::Env;
 use common::glue::kv::KvStore;
 use common::glue::platform::now_millis;
@@ -64,6 +64,7 @@ impl Object {
         write: UserWrite,
     ) -> Result<Reply, Problem> {
         let _turn = self.writing.lock().await;
+        still_awaited(inbound)?;
         let kv = KvStore::open(&self.env, "USERS_KV")?;
         let claims = ClaimsClient {
             env: &self.env,
@@ -87,11 +88,18 @@ impl Object {
             .map_err(|error| user_problem(error, &id))
     }
 
-    /// Answered from the committed record, without taking the writing
-    /// turn: an address object may ask while this writer waits on it.
+    /// Answered from the committed record and the write in progress,
+    /// without taking the writing turn: an address object may ask while
+    /// this writer waits on it.
     async fn has_email(&self, owner: &ResourceId, email: &Email) -> Result<Reply, Problem> {
         let unavailable = |_| Problem::unavailable("storage is unavailable");
         let key = User::COLLECTION.key(owner);
+        let pending = self.journal.pending().map_err(unavailable)?;
+        let writing = pending
+            .iter()
+            .flatten()
+            .filter(|change| change.key == key)
+            .any(|change| has_email(change.value.as_deref(), email));
         let committed = match self.journal.committed(&key).map_err(unavailable)? {
             Some(known) => known,
             None => KvStore::open(&self.env, "USERS_KV")?
@@ -99,6 +107,9 @@ impl Object {
                 .await
                 .map_err(unavailable)?,
         };
-        Ok(Reply::json(200, &has_email(committed.as_deref(), email)))
+        Ok(Reply::json(
+            200,
+            &(writing || has_email(committed.as_deref(), email)),
+        ))
     }
 }
