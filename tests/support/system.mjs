@@ -90,6 +90,18 @@ export function standIn(name, script) {
   return { ...rest, script };
 }
 
+/** `options` with each of `wraps`' bindings (`{ BINDING: scriptName }`) made a wrapped binding. */
+function wrapBindings(options, wraps) {
+  const declared = ["queueProducers", "kvNamespaces", "serviceBindings"];
+  const without = { ...options };
+  for (const binding of Object.keys(wraps)) {
+    const owner = declared.find((kind) => binding in (options[kind] ?? {}));
+    assert.ok(owner, `${options.name} declares no binding ${binding} to wrap`);
+    without[owner] = Object.fromEntries(Object.entries(without[owner]).filter(([name]) => name !== binding));
+  }
+  return Object.keys(wraps).length === 0 ? options : { ...without, wrappedBindings: { ...wraps } };
+}
+
 export function seedEntries(name) {
   const path = join(ROOT, "seed", `${name}.json`);
   return existsSync(path) ? JSON.parse(readFileSync(path, "utf8")) : [];
@@ -105,7 +117,14 @@ export function seedEntries(name) {
  * (Miniflare's `outboundService`).
  * `objects` maps a worker name to `{ BINDING: { className, scriptName } }`
  * overrides of its Durable Object bindings, and `extraWorkers` adds workers
- * (`{ name, script }`): together, how a failing object is staged.
+ * (`{ name, script, ...options }`, options as Miniflare takes them, e.g.
+ * `queueConsumers` for a test consumer): together, how a failing object is
+ * staged. `wrapped` maps a worker name to `{ BINDING: scriptName }`: that
+ * binding (a queue producer, a KV namespace or a service the config
+ * declares) becomes a wrapped binding of the extra worker `scriptName`,
+ * which must forward to what the config binds (how a queue that fails on
+ * demand, or tells what it was sent, is staged). `log` is Miniflare's
+ * (a `Log` that keeps the queue broker's lines, for instance).
  * `keepLogs: false` drops what the workers print (for benchmarks);
  * `inspectorPort` opens workerd's V8 inspector (for profiles).
  */
@@ -116,6 +135,8 @@ export async function startSystem({
   outbound = {},
   objects = {},
   extraWorkers = [],
+  wrapped = {},
+  log,
   seed = true,
   keepLogs = true,
   inspectorPort,
@@ -126,27 +147,38 @@ export async function startSystem({
   const workers = WORKERS.map((name) => {
     if (standIns[name]) return standIn(name, standIns[name]);
     const options = workerOptions(name, { vars: vars[name], ratelimits: ratelimits[name], outbound: outbound[name] });
-    return { ...options, durableObjects: { ...options.durableObjects, ...objects[name] } };
+    return wrapBindings(
+      { ...options, durableObjects: { ...options.durableObjects, ...objects[name] } },
+      wrapped[name] ?? {},
+    );
   });
   workers.push(
-    ...extraWorkers.map(({ name, script }) => ({
+    ...extraWorkers.map(({ name, script, ...rest }) => ({
       name,
       modules: true,
       script,
       compatibilityDate: readConfig("gateway").compatibility_date,
+      ...rest,
     })),
   );
   const mf = new Miniflare({
     host: "127.0.0.1",
     port: 0,
     inspectorPort,
+    ...(log ? { log } : {}),
     workers,
     handleRuntimeStdio: (stdout, stderr) => {
       collect(stdout);
       collect(stderr);
     },
   });
-  const url = (await mf.ready).toString().replace(/\/$/, "");
+  const url = await mf.ready.then(
+    (ready) => ready.toString().replace(/\/$/, ""),
+    async (error) => {
+      await mf.dispose().catch(() => {});
+      throw error;
+    },
+  );
   if (seed) {
     for (const name of WORKERS.filter((n) => !standIns[n])) {
       for (const kv of readConfig(name).kv_namespaces ?? []) {
