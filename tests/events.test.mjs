@@ -387,6 +387,15 @@ describe("product events with the shipped objects", () => {
     );
   });
 
+  // The invariant checked, whatever the interleaving: (1) every PUT is
+  // answered 204, or 404 "product <id> does not exist"; (2) the deletion
+  // event is applied to exactly the users who got a 204 (each such PUT
+  // enlisted its user in the product's ProductFans before the deletion
+  // reached it; a PUT that would enlist after is refused 404, one that
+  // finds the product gone in products too); (3) once it is applied, no
+  // list holds the product, in KV or as GET answers it (items or missing);
+  // (4) a PUT after that is 404. The staged suite below forces both
+  // orderings one at a time.
   it("favourite PUTs racing a product's deletion: every PUT is 204 or 404, the users answered 204 are exactly the fans the deletion was applied to, and no list keeps the product", async () => {
     const { system } = context;
     const events = context.events();
