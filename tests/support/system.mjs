@@ -91,6 +91,18 @@ export function standIn(name, script) {
   return { ...rest, script };
 }
 
+/** `options` with each of `wraps`' bindings (`{ BINDING: scriptName }`) made a wrapped binding. */
+function wrapBindings(options, wraps) {
+  const declared = ["queueProducers", "kvNamespaces", "serviceBindings"];
+  const without = { ...options };
+  for (const binding of Object.keys(wraps)) {
+    const owner = declared.find((kind) => binding in (options[kind] ?? {}));
+    assert.ok(owner, `${options.name} declares no binding ${binding} to wrap`);
+    without[owner] = Object.fromEntries(Object.entries(without[owner]).filter(([name]) => name !== binding));
+  }
+  return Object.keys(wraps).length === 0 ? options : { ...without, wrappedBindings: { ...wraps } };
+}
+
 export function seedEntries(name) {
   const path = join(ROOT, "seed", `${name}.json`);
   return existsSync(path) ? JSON.parse(readFileSync(path, "utf8")) : [];
@@ -106,11 +118,18 @@ export function seedEntries(name) {
  * (Miniflare's `outboundService`).
  * `objects` maps a worker name to `{ BINDING: { className, scriptName } }`
  * overrides of its Durable Object bindings, and `extraWorkers` adds workers
- * (`{ name, script }`): together, how a failing object is staged.
- * `services` maps a worker name to `{ BINDING: target }` overrides of its
- * service bindings, a target as Miniflare takes it (for example
+ * (`{ name, script, ...options }`, options as Miniflare takes them, e.g.
+ * `queueConsumers` for a test consumer): together, how a failing object is
+ * staged. `services` maps a worker name to `{ BINDING: target }` overrides
+ * of its service bindings, a target as Miniflare takes it (for example
  * `{ external: { address, http: {} } }`, an HTTP server outside workerd:
- * how an answer no worker could give is staged).
+ * how an answer no worker could give is staged). `wrapped` maps a worker
+ * name to `{ BINDING: scriptName }`: that binding (a queue producer, a KV
+ * namespace or a service the config declares) becomes a wrapped binding of
+ * the extra worker `scriptName`, which must forward to what the config
+ * binds (how a queue that fails on demand, or tells what it was sent, is
+ * staged). `log` is Miniflare's (a `Log` that keeps the queue broker's
+ * lines, for instance).
  * `keepLogs: false` drops what the workers print (for benchmarks);
  * `inspectorPort` opens workerd's V8 inspector (for profiles).
  */
@@ -122,6 +141,8 @@ export async function startSystem({
   objects = {},
   services = {},
   extraWorkers = [],
+  wrapped = {},
+  log,
   seed = true,
   keepLogs = true,
   inspectorPort,
@@ -132,18 +153,22 @@ export async function startSystem({
   const workers = WORKERS.map((name) => {
     if (standIns[name]) return standIn(name, standIns[name]);
     const options = workerOptions(name, { vars: vars[name], ratelimits: ratelimits[name], outbound: outbound[name] });
-    return {
-      ...options,
-      durableObjects: { ...options.durableObjects, ...objects[name] },
-      serviceBindings: { ...options.serviceBindings, ...services[name] },
-    };
+    return wrapBindings(
+      {
+        ...options,
+        durableObjects: { ...options.durableObjects, ...objects[name] },
+        serviceBindings: { ...options.serviceBindings, ...services[name] },
+      },
+      wrapped[name] ?? {},
+    );
   });
   workers.push(
-    ...extraWorkers.map(({ name, script }) => ({
+    ...extraWorkers.map(({ name, script, ...rest }) => ({
       name,
       modules: true,
       script,
       compatibilityDate: readConfig("gateway").compatibility_date,
+      ...rest,
     })),
   );
   // Local workerd keeps each Durable Object's SQLite database in a file and
@@ -156,13 +181,20 @@ export async function startSystem({
     port: 0,
     inspectorPort,
     durableObjectsPersist: storage,
+    ...(log ? { log } : {}),
     workers,
     handleRuntimeStdio: (stdout, stderr) => {
       collect(stdout);
       collect(stderr);
     },
   });
-  const url = (await mf.ready).toString().replace(/\/$/, "");
+  const url = await mf.ready.then(
+    (ready) => ready.toString().replace(/\/$/, ""),
+    async (error) => {
+      await mf.dispose().catch(() => {});
+      throw error;
+    },
+  );
   if (seed) {
     for (const name of WORKERS.filter((n) => !standIns[n])) {
       for (const kv of readConfig(name).kv_namespaces ?? []) {
