@@ -11,16 +11,19 @@ use common::glue::durable::{
     serve_object, still_awaited, DurableObjectState, ObjectStorage, SqlJournal,
 };
 use common::glue::env::Env;
-use common::glue::executor::spawn;
 use common::glue::kv::KvStore;
 use common::glue::platform::{new_uuid, now_millis};
+use common::glue::promise::within;
 use common::glue::queue::publish;
+use common::glue::request::Inbound;
 use common::glue::run;
 use common::journal::{deliver, Journal, Publisher};
 use common::kv::StoreError;
 use common::records::Record;
 use common::time::Timestamp;
+use common::writes::Edited;
 use common::writes::{write_one, write_problem, Command};
+use common::{Problem, Reply};
 use futures_util::lock::Mutex;
 use std::cell::Cell;
 use std::rc::Rc;
@@ -32,10 +35,7 @@ const RESEND_FIRST_MS: u64 = 1_000;
 const RESEND_LONGEST_MS: u64 = 60_000;
 
 #[wasm_bindgen]
-pub struct ProductWriter {
-    writer: Rc<Writer>,
-    state: DurableObjectState,
-}
+pub struct ProductWriter(Rc<Writer>);
 
 #[wasm_bindgen]
 impl ProductWriter {
@@ -50,25 +50,18 @@ impl ProductWriter {
             sending: Mutex::new(()),
             resend_after_ms: Cell::new(RESEND_FIRST_MS),
         });
-        Self { writer, state }
+        Self(writer)
     }
 
-    /// Answers the write, then sends its event in the background.
     pub fn fetch(&self, request: web_sys::Request) -> Result<JsValue, JsValue> {
-        let writer = self.writer.clone();
-        let answer = run(async move { writer.fetch(request).await });
-        let writer = self.writer.clone();
-        self.state.wait_until(&spawn(async move {
-            writer.send_events().await;
-            Ok(JsValue::UNDEFINED)
-        }));
-        answer
+        let writer = self.0.clone();
+        run(async move { writer.fetch(request).await })
     }
 
     pub fn alarm(&self) -> Result<JsValue, JsValue> {
-        let writer = self.writer.clone();
+        let writer = self.0.clone();
         run(async move {
-            writer.send_events().await;
+            writer.send_events(RESEND_LONGEST_MS).await;
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -87,41 +80,53 @@ struct Writer {
 impl Writer {
     async fn fetch(&self, request: web_sys::Request) -> Result<JsValue, JsValue> {
         serve_object(request, async |inbound, command: Command<Product>| {
-            let _turn = self.writing.lock().await;
-            still_awaited(inbound)?;
-            let kv = KvStore::open(&self.env, "PRODUCTS_KV")?;
-            let journal = Journal::new(&self.journal, &kv);
-            let now = Timestamp::from_millis(now_millis());
-            let cause = Cause {
-                event_id: new_uuid(),
-                time: now.clone(),
-                request_id: inbound.request_id.clone(),
-                traceparent: inbound.header("traceparent"),
-            };
-            let if_match = inbound.header("If-Match");
-            let id = &command.id;
-            write_one(
-                &journal,
-                id,
-                command.edit,
-                if_match.as_deref(),
-                &now,
-                |edited| event_of(edited, id, cause).into_iter().collect(),
-            )
-            .await
-            .map_err(|error| write_problem(error, Product::COLLECTION, id))
-            .map(|edited| edited.reply(id))
+            let reply = self.write(inbound, command).await?;
+            // The event goes out before the answer when the queue takes it in
+            // time; else the outbox keeps it for the alarm.
+            self.send_events(inbound.remaining_ms()).await;
+            Ok(reply)
         })
         .await
     }
 
-    /// Sends the outbox on; what the queue refuses waits for an alarm.
-    async fn send_events(&self) {
+    /// One write at a time: the writing turn is held until it is committed.
+    async fn write(&self, inbound: &Inbound, command: Command<Product>) -> Result<Reply, Problem> {
+        let _turn = self.writing.lock().await;
+        still_awaited(inbound)?;
+        let kv = KvStore::open(&self.env, "PRODUCTS_KV")?;
+        let journal = Journal::new(&self.journal, &kv);
+        let now = Timestamp::from_millis(now_millis());
+        let cause = Cause {
+            event_id: new_uuid(),
+            time: now.clone(),
+            request_id: inbound.request_id.clone(),
+            traceparent: inbound.header("traceparent"),
+        };
+        let if_match = inbound.header("If-Match");
+        let id = &command.id;
+        let events_of =
+            |edited: &Edited<Product>| event_of(edited, id, cause).into_iter().collect();
+        write_one(
+            &journal,
+            id,
+            command.edit,
+            if_match.as_deref(),
+            &now,
+            events_of,
+        )
+        .await
+        .map_err(|error| write_problem(error, Product::COLLECTION, id))
+        .map(|edited| edited.reply(id))
+    }
+
+    /// Sends the outbox on within `budget_ms`; what the queue refuses (or
+    /// does not take in time) waits for an alarm.
+    async fn send_events(&self, budget_ms: u64) {
         let _turn = self.sending.lock().await;
         let queue = Queue { env: &self.env };
-        match deliver(&self.journal, &queue).await {
-            Ok(true) => self.resend_after_ms.set(RESEND_FIRST_MS),
-            Ok(false) | Err(_) => {
+        match within(budget_ms, deliver(&self.journal, &queue)).await {
+            Some(Ok(true)) => self.resend_after_ms.set(RESEND_FIRST_MS),
+            Some(Ok(false) | Err(_)) | None => {
                 let wait = self.resend_after_ms.get();
                 self.resend_after_ms.set((wait * 2).min(RESEND_LONGEST_MS));
                 if let Err(error) = self.storage.set_alarm(now_millis() + wait).await {
@@ -140,6 +145,6 @@ impl Publisher for Queue<'_> {
     async fn publish(&self, sequence: u64, event: &str) -> Result<(), StoreError> {
         let message = ProductEvent::versioned(event, sequence)
             .ok_or_else(|| StoreError(format!("outbox entry {sequence} is not an event")))?;
-        publish(self.env, EVENTS, &message).await
+        publish(self.env, EVENTS, &JsValue::from(message)).await
     }
 }

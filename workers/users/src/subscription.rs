@@ -64,7 +64,7 @@ async fn handle(env: &Env, message: &Message, body: &str) -> Option<ProductEvent
     match handling(body) {
         Handling::DeadLetter(why) => {
             common::console_error!("message {} dead-lettered: {why}", message.id());
-            match publish(env, DEAD_LETTERS, body).await {
+            match publish(env, DEAD_LETTERS, &message.body()).await {
                 Ok(()) => message.ack(),
                 Err(_) => retry(message),
             }

@@ -29,10 +29,6 @@ extern "C" {
     #[wasm_bindgen(method, getter)]
     pub fn storage(this: &DurableObjectState) -> ObjectStorage;
 
-    /// Keeps the object alive until `promise` settles (work after an answer).
-    #[wasm_bindgen(method, js_name = waitUntil)]
-    pub fn wait_until(this: &DurableObjectState, promise: &Promise);
-
     #[derive(Clone)]
     pub type ObjectStorage;
 

@@ -162,15 +162,6 @@ pub fn run(future: impl Future<Output = Outcome> + 'static) -> Outcome {
     })
 }
 
-/// Runs `future` in the background (work after an answer): the Promise to
-/// hand to `waitUntil`, so that the runtime keeps it alive.
-pub fn spawn(future: impl Future<Output = Outcome> + 'static) -> js_sys::Promise {
-    match run(future) {
-        Ok(value) => js_sys::Promise::resolve(&value),
-        Err(error) => js_sys::Promise::reject(&error),
-    }
-}
-
 fn poll(task: &Rc<Task>) {
     let waker = waker_for(task);
     let mut context = Context::from_waker(&waker);

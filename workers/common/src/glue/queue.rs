@@ -15,7 +15,7 @@ extern "C" {
     type QueueBinding;
 
     #[wasm_bindgen(method, catch)]
-    fn send(this: &QueueBinding, body: &str) -> Result<Promise, JsValue>;
+    fn send(this: &QueueBinding, body: &JsValue, options: &Object) -> Result<Promise, JsValue>;
 
     /// What a consumer's `queue` handler receives.
     pub type MessageBatch;
@@ -28,8 +28,9 @@ extern "C" {
     #[wasm_bindgen(method, getter)]
     pub fn id(this: &Message) -> String;
 
+    /// The body as it was sent.
     #[wasm_bindgen(method, getter)]
-    fn body(this: &Message) -> JsValue;
+    pub fn body(this: &Message) -> JsValue;
 
     #[wasm_bindgen(method, getter)]
     pub fn attempts(this: &Message) -> f64;
@@ -67,8 +68,9 @@ impl Message {
     }
 }
 
-/// Sends `body` on the queue bound as `name`.
-pub async fn publish(env: &Env, name: &str, body: &str) -> Result<(), StoreError> {
+/// Sends `body` (text, or any value a queue carries, sent as it is: bytes
+/// stay bytes) on the queue bound as `name`.
+pub async fn publish(env: &Env, name: &str, body: &JsValue) -> Result<(), StoreError> {
     let failed = |error: String| {
         let cause = format!("sending on {name} failed: {error}");
         crate::console_error!("{cause}");
@@ -77,7 +79,10 @@ pub async fn publish(env: &Env, name: &str, body: &str) -> Result<(), StoreError
     let queue: QueueBinding = binding(env, name)
         .ok_or_else(|| failed("the binding is missing".into()))?
         .unchecked_into();
-    let sent = queue.send(body).map_err(|e| failed(describe(&e)))?;
+    let options = Object::new();
+    let content_type = if body.is_string() { "text" } else { "v8" };
+    let _ = Reflect::set(&options, &"contentType".into(), &content_type.into());
+    let sent = queue.send(body, &options).map_err(|e| failed(describe(&e)))?;
     settled(sent)
         .await
         .map(drop)

@@ -3,20 +3,15 @@
 use super::describe;
 use super::env::binding;
 use super::env::Env;
-use super::promise::settled;
+use super::promise::{settled, within};
 use crate::Problem;
-use futures_util::future::{select, Either};
-use js_sys::{Function, Promise, Reflect};
-use std::future::Future;
+use js_sys::{Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{Headers, Response};
 
 #[wasm_bindgen]
 extern "C" {
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(handler: &Function, millis: i32) -> JsValue;
-
     /// A service binding, or a Durable Object's stub: anything with `fetch`.
     pub type ServiceBinding;
 }
@@ -145,24 +140,15 @@ pub async fn call_service_for_text(
     let text = response
         .text()
         .map_err(|e| CallFailure::Threw(describe(&e)))?;
-    let body = std::pin::pin!(settled(text));
-    let deadline = std::pin::pin!(sleep(remaining));
-    match select(body, deadline).await {
-        Either::Left((Ok(text), _)) => text
+    match within(remaining, settled(text)).await {
+        Some(Ok(text)) => text
             .as_string()
             .map(|text| (response.status(), text))
             .ok_or_else(|| CallFailure::Threw("the body is not text".into())),
-        Either::Left((Err(error), _)) if is_timeout(&error) => Err(CallFailure::TimedOut),
-        Either::Left((Err(error), _)) => Err(CallFailure::Threw(describe(&error))),
-        Either::Right(_) => Err(CallFailure::TimedOut),
+        Some(Err(error)) if is_timeout(&error) => Err(CallFailure::TimedOut),
+        Some(Err(error)) => Err(CallFailure::Threw(describe(&error))),
+        None => Err(CallFailure::TimedOut),
     }
-}
-
-fn sleep(millis: u64) -> impl Future<Output = Result<JsValue, JsValue>> {
-    let millis = clamp(millis) as i32;
-    settled(Promise::new(&mut |resolve, _| {
-        set_timeout(&resolve, millis);
-    }))
 }
 
 fn clamp(millis: u64) -> u32 {
