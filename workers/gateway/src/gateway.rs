@@ -3,9 +3,10 @@
 
 use crate::access_log::AccessLog;
 use crate::auth::{self, Identity};
+use crate::headers::ContentPolicy;
 use crate::routes::{self, Destination, Upstream};
 use crate::settings::Settings;
-use crate::{body_limit, cors, headers, health, rate_limit, upstream, OPENAPI_JSON};
+use crate::{body_limit, cors, docs, headers, health, rate_limit, upstream, OPENAPI_JSON};
 use common::glue::env::{var, Env};
 use common::glue::platform::now_millis;
 use common::glue::request::Inbound;
@@ -36,10 +37,21 @@ pub fn fetch(request: web_sys::Request, env: Env, _ctx: JsValue) -> Result<JsVal
     })
 }
 
-/// What the gateway answers: a service's response, or one of its own.
+/// What the gateway answers: a service's response, a file of the API
+/// reference, or one of its own.
 enum Answer {
     Forwarded(Response),
+    Docs(Response),
     Own(Reply),
+}
+
+impl Answer {
+    fn content_policy(&self) -> ContentPolicy {
+        match self {
+            Answer::Docs(_) => ContentPolicy::Docs,
+            Answer::Forwarded(_) | Answer::Own(_) => ContentPolicy::Api,
+        }
+    }
 }
 
 struct Exchange<'a> {
@@ -99,6 +111,12 @@ impl<'a> Exchange<'a> {
                 Ok(Answer::Own(Reply::json(health.http_status(), &health)))
             }
             Destination::OpenApi => Ok(Answer::Own(Reply::raw_json(200, OPENAPI_JSON.to_string()))),
+            Destination::Docs => {
+                let timeout = self.settings.upstream.timeout_ms;
+                docs::fetch(self.env, &self.inbound, timeout)
+                    .await
+                    .map(Answer::Docs)
+            }
         }
     }
 
@@ -142,10 +160,11 @@ impl<'a> Exchange<'a> {
     }
 
     fn render(&self, answer: Answer) -> Result<Response, JsValue> {
+        let policy = answer.content_policy();
         match answer {
-            Answer::Forwarded(response) => {
+            Answer::Forwarded(response) | Answer::Docs(response) => {
                 let headers = Headers::new_with_headers(&response.headers())?;
-                self.add_gateway_headers(&headers)?;
+                self.add_gateway_headers(&headers, policy)?;
                 let init = ResponseInit::new();
                 init.set_status(response.status());
                 init.set_headers(&headers);
@@ -153,16 +172,16 @@ impl<'a> Exchange<'a> {
             }
             Answer::Own(reply) => {
                 let headers = reply_headers(&reply)?;
-                self.add_gateway_headers(&headers)?;
+                self.add_gateway_headers(&headers, policy)?;
                 let head = self.inbound.is_head();
                 build_response(reply.status, &headers, reply.body.as_deref(), head)
             }
         }
     }
 
-    fn add_gateway_headers(&self, headers: &Headers) -> Result<(), JsValue> {
+    fn add_gateway_headers(&self, headers: &Headers, policy: ContentPolicy) -> Result<(), JsValue> {
         headers.set(REQUEST_ID, &self.inbound.request_id)?;
-        headers::stamp_security_headers(headers)?;
+        headers::stamp_security_headers(headers, policy)?;
         let origin = self.inbound.header("Origin");
         cors::apply(
             &self.settings.cors,
