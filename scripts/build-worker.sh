@@ -4,7 +4,8 @@
 # the repository root. The pipeline: cargo, the wasm-bindgen CLI (panic
 # recovery: --experimental-reset-state-function and the abort handler),
 # wasm-opt, and esbuild over an entry generated from what the module exports
-# (scripts/worker-entry.mjs, workers/common/js/runtime.js).
+# (scripts/worker-entry.mjs, workers/common/js/runtime.js). The gateway's
+# static assets (the API reference at /docs) are built beside it.
 # KEEP_WASM_NAMES=1 keeps function names, for profiles.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -27,3 +28,6 @@ esbuild "$out/entry.js" --bundle --format=esm --minify --outfile="$out/worker.js
   --log-override:duplicate-object-key=silent
 sed -i 's/import source /import /' "$out/worker.js"
 rm -rf "$out/index.js" "$out/entry.js" "$out/snippets"
+if [ "$name" = gateway ]; then
+  node scripts/docs-assets.mjs
+fi

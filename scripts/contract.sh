@@ -74,7 +74,7 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403",
 
 # ... and a made-up cursor is 400 ("A cursor the service did not hand out is answered 400").
 [[operations]]
-include-operation-id = ["listUsers", "listProducts"]
+include-operation-id = ["listUsers", "listProducts", "listUsersHead", "listProductsHead"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429", "5xx"]
 TOML
 

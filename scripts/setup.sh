@@ -31,6 +31,11 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund
 fi
 
+if [ ! -f workers/gateway/assets/docs/index.html ] || [ -n "$(find workers/gateway/docs package-lock.json -newer workers/gateway/assets/docs/index.html)" ]; then
+  step "building the API reference's static assets (Swagger UI, from node_modules)"
+  node scripts/docs-assets.mjs
+fi
+
 if [ ! -f .dev.vars ]; then
   step "creating .dev.vars from .dev.vars.example (the local API key)"
   cp .dev.vars.example .dev.vars

@@ -9,6 +9,17 @@ step() { printf '\n==> %s\n' "$*"; }
 
 bash scripts/setup.sh
 
+# The browser test (tests/docs.test.mjs) drives Debian's chromium; CI runs as root.
+if [ ! -x /usr/bin/chromium ]; then
+  step "installing Debian's chromium for the browser test"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "chromium is missing; install it as root: apt-get install -y chromium" >&2
+    exit 1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
+
 step "cargo fmt --check"
 cargo fmt --all --check
 

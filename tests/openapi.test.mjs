@@ -18,19 +18,32 @@ function resolveBody(source) {
   return source.slice(start, source.indexOf("\n}\n", start));
 }
 
+/** `["users", id, "favorites"]` is /users/{id}/favorites. */
+const pathOf = (pattern) =>
+  "/" +
+  pattern
+    .split(",")
+    .map((s) => s.trim())
+    .map((s) => (s.startsWith('"') ? JSON.parse(s) : `{${s}}`))
+    .join("/");
+
+/** The arms of a `match segments(path).as_slice()`: the pattern and what follows it up to the next arm. */
+function arms(body) {
+  const found = [...body.matchAll(/^\s*\[([^\]]*)\]\s*(?:if [^\n]*?)?=>/gm)];
+  return found.map((arm, i) => ({
+    pattern: arm[1],
+    chunk: body.slice(arm.index + arm[0].length, found[i + 1]?.index ?? body.length),
+  }));
+}
+
 /**
  * A service's routes from its `match segments(path).as_slice()` arms:
  * `["users", id, "favorites"] => … "GET" => …` is GET /users/{id}/favorites.
  */
 function serviceRoutes(file) {
-  const body = resolveBody(read(file));
-  const arms = [...body.matchAll(/^\s*\[([^\]]*)\]\s*=>/gm)];
-  return arms.flatMap((arm, i) => {
-    const chunk = body.slice(arm.index + arm[0].length, arms[i + 1]?.index ?? body.length);
-    const segments = arm[1].split(",").map((s) => s.trim());
-    const path = "/" + segments.map((s) => (s.startsWith('"') ? JSON.parse(s) : `{${s}}`)).join("/");
+  return arms(resolveBody(read(file))).flatMap(({ pattern, chunk }) => {
     const methods = [...chunk.matchAll(/"([A-Z]+)"\s*=>/g)].map((m) => m[1]);
-    return methods.flatMap(withHead).map((method) => ({ method, path }));
+    return methods.flatMap(withHead).map((method) => ({ method, path: pathOf(pattern) }));
   });
 }
 
@@ -38,19 +51,23 @@ function serviceRoutes(file) {
 const withHead = (method) => (method === "GET" ? ["GET", "HEAD"] : [method]);
 
 /**
- * The gateway's own routes (`Some("health") if path == "/health" => own(…)`,
+ * The gateway's own routes (`["docs", file] if … => own(…)` is /docs/{file},
  * with the methods of its `own` closure) and the path prefixes it forwards
- * (`Some("users") => Ok(Destination::Forward(…))`).
+ * (`["users", ..] => Ok(Destination::Forward(…))`).
  */
 function gatewayRouting() {
   const body = resolveBody(read("workers/gateway/src/routes.rs"));
   const ownClosure = body.match(/let own = \|[^|]*\| match method \{([\s\S]*?)\};/);
   assert.ok(ownClosure, "the gateway's own-route closure");
   const ownMethods = [...ownClosure[1].matchAll(/"([A-Z]+)"(?=\s*(?:\||=>))/g)].map((m) => m[1]);
-  const own = [...body.matchAll(/Some\("[^"]+"\) if path == "([^"]+)" => own\(/g)].flatMap((m) =>
-    ownMethods.map((method) => ({ method, path: m[1] })),
-  );
-  const forwarded = [...body.matchAll(/Some\("([^"]+)"\) => Ok\(Destination::Forward/g)].map((m) => m[1]);
+  const gatewayArms = arms(body);
+  const own = gatewayArms
+    .filter(({ chunk }) => /^\s*own\(/.test(chunk))
+    .flatMap(({ pattern }) => ownMethods.map((method) => ({ method, path: pathOf(pattern) })));
+  const forwarded = gatewayArms
+    .filter(({ chunk }) => /^\s*Ok\(Destination::Forward/.test(chunk))
+    .map(({ pattern }) => pattern.match(/^\s*"([^"]+)"\s*,\s*\.\.\s*$/)?.[1]);
+  assert.ok(forwarded.every(Boolean), "every forwarded prefix is `[\"name\", ..]`");
   return { own, forwarded };
 }
 
@@ -68,10 +85,14 @@ function servedRoutes() {
 const shape = (path) => path.replace(/\{[^}]+\}/g, "{}");
 const key = ({ method, path }) => `${method} ${shape(path)}`;
 
-/** A concrete path for a template: users "1", products "101". */
+/** A concrete path for a template: users "1", products "101", the reference page's script. */
 function concrete(path) {
   const product = path.startsWith("/products") ? "101" : "1";
-  return path.replace("{product_id}", "101").replace("{id}", product).replace(/\{[^}]+\}/g, "1");
+  return path
+    .replace("{product_id}", "101")
+    .replace("{id}", product)
+    .replace("{file}", "docs.js")
+    .replace(/\{[^}]+\}/g, "1");
 }
 
 let doc;
@@ -110,7 +131,7 @@ test("GET /openapi.json is an OpenAPI 3.1 JSON document", async () => {
 test("the routers parse into the expected shape", () => {
   const served = servedRoutes().map(key);
   // A guard against the parser silently finding nothing.
-  for (const route of ["GET /health", "HEAD /health", "GET /openapi.json", "GET /users", "HEAD /users/{}", "POST /users", "DELETE /users/{}", "PUT /users/{}/favorites/{}", "GET /products", "PATCH /products/{}"]) {
+  for (const route of ["GET /health", "HEAD /health", "GET /openapi.json", "GET /docs", "HEAD /docs/{}", "GET /users", "HEAD /users/{}", "POST /users", "DELETE /users/{}", "PUT /users/{}/favorites/{}", "GET /products", "PATCH /products/{}"]) {
     assert.ok(served.includes(route), `${route} in ${served.join(", ")}`);
   }
   assert.ok(!served.some((route) => route.endsWith(" /health") && !["GET /health", "HEAD /health"].includes(route)));

@@ -66,6 +66,7 @@ export function workerOptions(name, { vars = {}, ratelimits = {}, outbound } = {
         },
       ]),
     ),
+    ...(config.assets ? { assets: assetsOptions(config) } : {}),
     ...(outbound ? { outboundService: outbound } : {}),
     serviceBindings: Object.fromEntries((config.services ?? []).map((s) => [s.binding, s.service])),
     ratelimits: Object.fromEntries(
@@ -75,6 +76,23 @@ export function workerOptions(name, { vars = {}, ratelimits = {}, outbound } = {
     ),
   };
   return options;
+}
+
+/** A config's static assets, as wrangler hands them to Miniflare. */
+function assetsOptions(config) {
+  const { directory, binding, run_worker_first = false, html_handling, not_found_handling } = config.assets;
+  assert.equal(typeof run_worker_first, "boolean", "run_worker_first as a list of routes is not derived here");
+  return {
+    directory: join(ROOT, directory),
+    binding,
+    routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: run_worker_first },
+    assetConfig: {
+      html_handling,
+      not_found_handling,
+      compatibility_date: config.compatibility_date,
+      compatibility_flags: config.compatibility_flags ?? [],
+    },
+  };
 }
 
 /** The Durable Object bindings of a config, SQLite-backed as its migrations say. */

@@ -3,10 +3,10 @@
 
 use crate::access_log::AccessLog;
 use crate::auth::{self, Identity};
-use crate::headers::SECURITY_HEADERS;
+use crate::headers::ContentPolicy;
 use crate::routes::{self, Destination, Upstream};
 use crate::settings::Settings;
-use crate::{body_limit, cors, headers, health, rate_limit, upstream, OPENAPI_JSON};
+use crate::{body_limit, cors, docs, headers, health, rate_limit, upstream, OPENAPI_JSON};
 use common::glue::env::{var, Env};
 use common::glue::platform::now_millis;
 use common::glue::request::header;
@@ -39,10 +39,21 @@ pub fn fetch(request: web_sys::Request, env: Env, _ctx: JsValue) -> Result<JsVal
     })
 }
 
-/// What the gateway answers: a service's response, or one of its own.
+/// What the gateway answers: a service's response, a file of the API
+/// reference, or one of its own.
 enum Answer {
     Forwarded(Response),
+    Docs(Response),
     Own(Reply),
+}
+
+impl Answer {
+    fn content_policy(&self) -> ContentPolicy {
+        match self {
+            Answer::Docs(_) => ContentPolicy::Docs,
+            Answer::Forwarded(_) | Answer::Own(_) => ContentPolicy::Api,
+        }
+    }
 }
 
 struct Exchange<'a> {
@@ -102,6 +113,12 @@ impl<'a> Exchange<'a> {
                 Ok(Answer::Own(Reply::json(health.http_status(), &health)))
             }
             Destination::OpenApi => Ok(Answer::Own(Reply::raw_json(200, OPENAPI_JSON.to_string()))),
+            Destination::Docs => {
+                let timeout = self.settings.upstream.timeout_ms;
+                docs::fetch(self.env, &self.inbound, timeout)
+                    .await
+                    .map(Answer::Docs)
+            }
         }
     }
 
@@ -149,27 +166,33 @@ impl<'a> Exchange<'a> {
     }
 
     fn render(&self, answer: Answer) -> Result<Response, JsValue> {
+        let policy = answer.content_policy();
         match answer {
-            Answer::Forwarded(response) => {
+            Answer::Forwarded(response) | Answer::Docs(response) => {
                 let vary = match self.settings.cors.is_enabled() {
                     true => header(&response.headers(), "Vary"),
                     false => None,
                 };
-                restamped(&response, &self.gateway_headers(vary.as_deref()))
+                restamped(&response, &self.gateway_headers(policy, vary.as_deref()))
             }
             Answer::Own(mut reply) => {
-                reply.headers.extend(self.gateway_headers(None));
+                reply.headers.extend(self.gateway_headers(policy, None));
                 let head = self.inbound.is_head();
                 build_response(reply.status, reply.headers, reply.body.as_deref(), head)
             }
         }
     }
 
-    /// What every answer carries: the request id, the security headers and
-    /// CORS (`Vary` appended to a service's own, `existing_vary`).
-    fn gateway_headers(&self, existing_vary: Option<&str>) -> Vec<(&'static str, String)> {
+    /// What every answer carries: the request id, the security headers
+    /// (the content policy of what it is) and CORS (`Vary` appended to a
+    /// service's own, `existing_vary`).
+    fn gateway_headers(
+        &self,
+        policy: ContentPolicy,
+        existing_vary: Option<&str>,
+    ) -> Vec<(&'static str, String)> {
         let mut fields = vec![(REQUEST_ID, self.inbound.request_id.clone())];
-        fields.extend(SECURITY_HEADERS.map(|(name, value)| (name, value.to_string())));
+        fields.extend(headers::security_headers(policy));
         let origin = self.inbound.header("Origin");
         fields.extend(cors::answer_headers(
             &self.settings.cors,

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod body_limit;
 pub mod breaker;
 pub mod cors;
+pub mod docs;
 pub mod headers;
 pub mod health;
 pub mod json;

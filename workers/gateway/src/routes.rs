@@ -1,5 +1,6 @@
 //! Where a request goes: to a service, or to one of the gateway's own routes.
 
+use crate::docs;
 use common::url::segments;
 use common::Problem;
 
@@ -38,20 +39,25 @@ pub enum Destination {
     Forward(Upstream),
     Health,
     OpenApi,
+    /// The API reference page, or one of its files (see `docs`).
+    Docs,
 }
 
-/// `/users…` to users, `/products…` to products, the gateway's own two
-/// routes, and a 404 for anything else.
+/// `/users…` to users, `/products…` to products, the gateway's own routes
+/// (the reference page at `/docs` and its files at `/docs/{file}`), and a
+/// 404 for anything else.
 pub fn resolve(method: &str, path: &str) -> Result<Destination, Problem> {
     let own = |destination| match method {
         "GET" | "HEAD" => Ok(destination),
         _ => Err(Problem::method_not_allowed(method, "GET, HEAD")),
     };
-    match segments(path).first().copied() {
-        Some("users") => Ok(Destination::Forward(Upstream::Users)),
-        Some("products") => Ok(Destination::Forward(Upstream::Products)),
-        Some("health") if path == "/health" => own(Destination::Health),
-        Some("openapi.json") if path == "/openapi.json" => own(Destination::OpenApi),
+    match segments(path).as_slice() {
+        ["users", ..] => Ok(Destination::Forward(Upstream::Users)),
+        ["products", ..] => Ok(Destination::Forward(Upstream::Products)),
+        ["health"] => own(Destination::Health),
+        ["openapi.json"] => own(Destination::OpenApi),
+        ["docs"] => own(Destination::Docs),
+        ["docs", file] if docs::is_file_name(file) => own(Destination::Docs),
         _ => Err(Problem::no_route(path)),
     }
 }
@@ -81,6 +87,10 @@ mod tests {
     fn own_routes_are_get_only() {
         assert_eq!(resolve("GET", "/health"), Ok(Destination::Health));
         assert_eq!(resolve("GET", "/openapi.json"), Ok(Destination::OpenApi));
+        assert_eq!(resolve("GET", "/docs"), Ok(Destination::Docs));
+        assert_eq!(resolve("HEAD", "/docs/docs.js"), Ok(Destination::Docs));
+        assert_eq!(resolve("POST", "/docs").unwrap_err().status, 405);
+        assert_eq!(resolve("PUT", "/docs/docs.js").unwrap_err().status, 405);
         assert_eq!(resolve("HEAD", "/health"), Ok(Destination::Health));
         let refused = resolve("POST", "/health").unwrap_err();
         assert_eq!(refused.status, 405);
@@ -96,6 +106,12 @@ mod tests {
             "/health/x",
             "/openapi.json/x",
             "/Users",
+            "//health",
+            "/docs/",
+            "/docs/..",
+            "/docs/.hidden",
+            "/docs/a/b.js",
+            "/docs/%2e%2e%2fopenapi.json",
         ] {
             assert_eq!(resolve("GET", path).unwrap_err().status, 404, "{path}");
         }

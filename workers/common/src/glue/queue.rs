@@ -82,7 +82,9 @@ pub async fn publish(env: &Env, name: &str, body: &JsValue) -> Result<(), StoreE
     let options = Object::new();
     let content_type = if body.is_string() { "text" } else { "v8" };
     let _ = Reflect::set(&options, &"contentType".into(), &content_type.into());
-    let sent = queue.send(body, &options).map_err(|e| failed(describe(&e)))?;
+    let sent = queue
+        .send(body, &options)
+        .map_err(|e| failed(describe(&e)))?;
     settled(sent)
         .await
         .map(drop)
