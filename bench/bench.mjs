@@ -1,8 +1,9 @@
 // The benchmark behind `npm run bench`: ours against the Hono peer, side by
 // side in Miniflare on loopback ports, driven by wrk in turns. scripts/bench.sh
 // builds both first and passes the peer's folder (BENCH_PEER_DIR) and a
-// scratch folder (BENCH_WORK_DIR). It prints and writes bench/RESULTS.md; it
-// never fails on a number.
+// scratch folder (BENCH_WORK_DIR), and, when asked for a before/after, a
+// checkout of an earlier commit with its builds (BENCH_BEFORE_DIR). It
+// prints and writes bench/RESULTS.md; it never fails on a number.
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -13,7 +14,15 @@ import { client, devApiKey } from "../tests/support/system.mjs";
 import { renderRun, writeResults } from "./report.mjs";
 import { ourSizes, peerSizes } from "./sizes.mjs";
 import { median } from "./stats.mjs";
-import { PEER_WORKERS, startOurUsersDirect, startOurs, startOursWithLimiter, startPeer } from "./systems.mjs";
+import {
+  PEER_WORKERS,
+  startEarlier,
+  startOurUsersDirect,
+  startOurs,
+  startOursWithAssets,
+  startOursWithLimiter,
+  startPeer,
+} from "./systems.mjs";
 import { WRK, runWrk, wrkSettings } from "./wrk.mjs";
 import { cpuMillis, workerdChildren } from "./cpu.mjs";
 
@@ -23,17 +32,25 @@ const WORK_DIR = required("BENCH_WORK_DIR");
 const COLD_STARTS = 3;
 const WARM_UP_SECS = 1;
 const FAVORITES = 10;
-const POST_SCRIPT = fileURLToPath(new URL("./post-user.lua", import.meta.url));
+const BEFORE_DIR = process.env.BENCH_BEFORE_DIR;
+const BEFORE_REF = process.env.BENCH_BEFORE ?? "";
+const script = (name) => fileURLToPath(new URL(`./${name}`, import.meta.url));
 
 /** The routes both gateways serve, with the status each should answer. */
 const ROUTES = [
   { route: "GET /users/1", path: "/users/1", status: 200 },
   { route: "GET /users/999", path: "/users/999", status: 404 },
-  { route: "POST /users", path: "/users", status: 201, post: true },
+  { route: "POST /users", path: "/users", status: 201, script: script("post-user.lua"), unique: true },
   { route: "GET /products/101", path: "/products/101", status: 200 },
 ];
 const DIRECT = { route: "GET /users/1", path: "/users/1", status: 200 };
 const FAVORITES_ROUTE = { route: "GET /users/1/favorites", path: "/users/1/favorites", status: 200 };
+/** Writes only we serve: what the writer objects cost, before and after. */
+const WRITES = [
+  ROUTES[2],
+  { route: "PATCH /users/1", path: "/users/1", status: 200, script: script("patch-user.lua") },
+  { route: "PUT|DELETE /users/2/favorites/101", path: "/users/2/favorites/101", status: 204, script: script("favorite.lua") },
+];
 
 const running = new Set();
 const notes = [];
@@ -56,6 +73,15 @@ async function main() {
       limited: results[`limited ${DIRECT.route}`],
     },
     favorites: results[`ours ${FAVORITES_ROUTE.route}`],
+    assets: results[`assets ${DIRECT.route}`],
+    before: BEFORE_DIR && {
+      ref: BEFORE_REF,
+      routes: [DIRECT, ...WRITES].map(({ route }) => ({
+        route,
+        now: results[`ours ${route}`],
+        before: results[`before ${route}`],
+      })),
+    },
     sizes,
     coldStart,
     notes,
@@ -71,8 +97,10 @@ async function prepareLoad() {
   const peer = await track(startPeerHere());
   const direct = await track(startOurUsersDirect());
   const limited = await track(startOursWithLimiter());
+  const assets = await track(startOursWithAssets());
+  const before = BEFORE_DIR && (await track(startEarlier(BEFORE_DIR)));
   await seedFavorites(ours);
-  const targets = loadTargets({ ours, peer, direct, limited });
+  const targets = loadTargets({ ours, peer, direct, limited, assets, before });
   await checkStatuses(targets);
   return targets;
 }
@@ -82,7 +110,7 @@ function startPeerHere() {
 }
 
 /** What wrk drives: each shared route on both sides, then ours alone. */
-function loadTargets({ ours, peer, direct, limited }) {
+function loadTargets({ ours, peer, direct, limited, assets, before }) {
   const target = (side, system, route) => ({
     side,
     key: `${side} ${route.route}`,
@@ -94,7 +122,10 @@ function loadTargets({ ours, peer, direct, limited }) {
     ...ROUTES.flatMap((route) => [target("ours", ours, route), target("peer", peer, route)]),
     target("direct", direct, DIRECT),
     target("limited", limited, DIRECT),
+    target("assets", assets, DIRECT),
     target("ours", ours, FAVORITES_ROUTE),
+    ...WRITES.slice(1).map((route) => target("ours", ours, route)),
+    ...(before ? [DIRECT, ...WRITES].map((route) => target("before", before, route)) : []),
   ];
 }
 
@@ -123,8 +154,8 @@ async function measure(targets) {
 
 async function load(target, label, duration) {
   const options = { duration };
-  if (target.post) {
-    options.script = POST_SCRIPT;
+  if (target.script) {
+    options.script = target.script;
     options.scriptArgs = [devApiKey(), `${target.side}-${label.replace(/\W/g, "")}-${Date.now()}`];
   }
   const cpuBefore = cpuMillis(target.pids);
@@ -150,8 +181,9 @@ function medians(runs) {
 
 /** One request to each target first: a wrong status is noted, not hidden. */
 async function checkStatuses(targets) {
-  for (const target of targets) {
-    const response = await fetch(target.url, target.post ? postInit(`check-${target.side}`) : {});
+  // A scripted write checks itself: wrk counts answers outside 2xx.
+  for (const target of targets.filter((t) => !t.script || t.unique)) {
+    const response = await fetch(target.url, target.unique ? postInit(`check-${target.side}`) : {});
     await response.arrayBuffer();
     if (response.status !== target.status) {
       notes.push(`${target.key} answered ${response.status} before the load (expected ${target.status})`);
@@ -220,7 +252,7 @@ function environment(load) {
     `- 1-minute load average: ${load.before.toFixed(1)} before the load runs, ${load.after.toFixed(1)} at their end (wrk and workerd add about 2; anything above that is other work on the machine, which skews every number)`,
     `- load: \`${wrkSettings()}\` against 127.0.0.1, ${ROUNDS} rounds taking turns (ours, peer, …) after a ${WARM_UP_SECS} s warm-up per target; medians over the rounds`,
     "- workerd CPU/req: user + system CPU time of each system's workerd process (all its workers, Miniflare's KV simulation included) over the requests wrk counted; it moves far less than req/s when other work shares the machine",
-    "- ours: three wasm workers (gateway → users/products over service bindings) without the rate-limiter binding, which Miniflare simulates with a Durable Object round trip per request (its cost is its own row below); peer: three Hono workers with the same bindings and seed data",
+    "- ours: three wasm workers (gateway → users/products over service bindings, writes through Durable Objects) without the rate-limiter binding, which Miniflare simulates with a Durable Object round trip per request, and without the gateway's /docs assets, for which Miniflare puts a router worker in front (each has its own row below); peer: three Hono workers with the same bindings and seed data",
   ].join("\n");
 }
 

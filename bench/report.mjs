@@ -10,7 +10,7 @@ const LATEST_HEADING = "## Latest run";
 const HISTORY_HEADING = /^## History[ \t]*$/m;
 
 /** The latest run's section of RESULTS.md, also what is printed. */
-export function renderRun({ date, environment, routes, gateway, favorites, sizes, coldStart, notes }) {
+export function renderRun({ date, environment, routes, gateway, favorites, assets, before, sizes, coldStart, notes }) {
   return [
     `${LATEST_HEADING}: ${date}`,
     "",
@@ -18,7 +18,8 @@ export function renderRun({ date, environment, routes, gateway, favorites, sizes
     "",
     routeTable(routes),
     "",
-    measureTable({ gateway, favorites, sizes, coldStart }),
+    measureTable({ gateway, favorites, assets, sizes, coldStart }),
+    ...(before ? ["", beforeTable(before)] : []),
     ...(notes.length ? ["", "Notes:", "", ...notes.map((note) => `- ${note}`)] : []),
     "",
   ].join("\n");
@@ -70,7 +71,30 @@ function routeTable(routes) {
   return [...header, ...rows].join("\n");
 }
 
-function measureTable({ gateway, favorites, sizes, coldStart }) {
+/** This run's system against the one at an earlier commit, same run, same load. */
+function beforeTable({ ref, routes }) {
+  const header = [
+    `Before/after: this commit against \`${ref}\` (built from its own checkout, run in this same run):`,
+    "",
+    "| route | before req/s | now req/s | ratio (now/before) | before p50 | now p50 | before workerd CPU/req | now workerd CPU/req |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  const rows = routes.map(({ route, before, now }) =>
+    row([
+      route,
+      rate(before.rps),
+      rate(now.rps),
+      fixed(now.rps / before.rps, 2),
+      ms(before.p50),
+      ms(now.p50),
+      ms(before.cpu, 3),
+      ms(now.cpu, 3),
+    ]),
+  );
+  return [...header, ...rows].join("\n");
+}
+
+function measureTable({ gateway, favorites, assets, sizes, coldStart }) {
   const rows = [
     [
       "gateway cost, GET /users/1 p50",
@@ -83,6 +107,12 @@ function measureTable({ gateway, favorites, sizes, coldStart }) {
       `${rate(gateway.limited.rps)} req/s, p50 ${ms(gateway.limited.p50)}, p99 ${ms(gateway.limited.p99)}`,
       "–",
       `${fixed(gateway.limited.rps / gateway.through.rps, 2)}× the throughput without it: a Durable Object round trip per request that the production binding does not make`,
+    ],
+    [
+      "static assets bound (Miniflare's router in front), GET /users/1",
+      `${rate(assets.rps)} req/s, p50 ${ms(assets.p50)}, CPU ${ms(assets.cpu, 3)}/req`,
+      "–",
+      `${fixed(assets.rps / gateway.through.rps, 2)}× the throughput without them: a router worker invocation per request that a worker running first does not pay in production`,
     ],
     [
       "GET /users/1/favorites, 10 favourites",

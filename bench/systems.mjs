@@ -19,12 +19,31 @@ const LIMITER_NEVER_REACHED = { gateway: { RATE_LIMITER: { limit: 100_000_000 } 
 
 export const PEER_WORKERS = ["gateway", "users", "products"];
 
+/**
+ * The gateway's static assets (/docs): Miniflare puts a router worker in
+ * front of a worker that has some, one more invocation per request; in
+ * production a worker that runs first (`run_worker_first`) is invoked
+ * directly. So the main table runs without them, and one row with them.
+ */
 export function startOurs() {
-  return startSystem({ ratelimits: WITHOUT_LIMITER, keepLogs: false });
+  return startSystem({ ratelimits: WITHOUT_LIMITER, assets: false, keepLogs: false });
 }
 
 export function startOursWithLimiter() {
-  return startSystem({ ratelimits: LIMITER_NEVER_REACHED, keepLogs: false });
+  return startSystem({ ratelimits: LIMITER_NEVER_REACHED, assets: false, keepLogs: false });
+}
+
+export function startOursWithAssets() {
+  return startSystem({ ratelimits: WITHOUT_LIMITER, keepLogs: false });
+}
+
+/**
+ * Our system as it was at an earlier commit (BENCH_BEFORE), from its own
+ * checkout, builds and test harness: the before of a before/after.
+ */
+export async function startEarlier(dir) {
+  const { startSystem: startThen } = await import(join(dir, "tests/support/system.mjs"));
+  return startThen({ ratelimits: WITHOUT_LIMITER, keepLogs: false });
 }
 
 /** Our users worker (and products, which it calls), with no gateway in front. */

@@ -3,7 +3,9 @@
 # (../shared/peers/hono), side by side in Miniflare, driven by wrk. Prints
 # the tables and writes bench/RESULTS.md; it never fails on a number.
 # Settings: BENCH_DURATION (s per run, 5), BENCH_ROUNDS (3),
-# BENCH_CONNECTIONS (8).
+# BENCH_CONNECTIONS (8); BENCH_BEFORE=<git ref> adds a before/after table:
+# that commit, checked out, set up and built on its own, runs in the same
+# rounds as this one.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
@@ -20,7 +22,11 @@ if ! command -v wrk >/dev/null; then
 fi
 
 WORK_DIR="$(mktemp -d -t bench.XXXXXX)"
-trap 'rm -rf "$WORK_DIR"' EXIT
+cleanup() {
+  [ -d "$WORK_DIR/before" ] && git -C "$ROOT" worktree remove --force "$WORK_DIR/before"
+  rm -rf "$WORK_DIR"
+}
+trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 step "bundling the Hono peer (a copy, with hono installed)"
@@ -33,5 +39,14 @@ for name in gateway users products; do
     --conditions=workerd,worker,browser --outfile="$PEER_DIR/dist/$name.js" --log-level=warning
 done
 
+BEFORE_DIR=""
+if [ -n "${BENCH_BEFORE:-}" ]; then
+  step "checking out and building $BENCH_BEFORE (the before of the before/after)"
+  BEFORE_DIR="$WORK_DIR/before"
+  git -C "$ROOT" worktree add --detach "$BEFORE_DIR" "$BENCH_BEFORE"
+  cp "$ROOT/.dev.vars" "$BEFORE_DIR/.dev.vars"
+  (cd "$BEFORE_DIR" && bash scripts/setup.sh && bash scripts/build.sh)
+fi
+
 step "benchmark"
-BENCH_PEER_DIR="$PEER_DIR" BENCH_WORK_DIR="$WORK_DIR" node bench/bench.mjs
+BENCH_PEER_DIR="$PEER_DIR" BENCH_WORK_DIR="$WORK_DIR" BENCH_BEFORE_DIR="$BEFORE_DIR" node bench/bench.mjs

@@ -40,7 +40,7 @@ export function devApiKey() {
 }
 
 /** Miniflare options for one worker, derived from its wrangler config. */
-export function workerOptions(name, { vars = {}, ratelimits = {}, outbound } = {}) {
+export function workerOptions(name, { vars = {}, ratelimits = {}, outbound, assets = true } = {}) {
   const config = readConfig(name);
   const main = join(ROOT, config.main);
   const options = {
@@ -66,7 +66,7 @@ export function workerOptions(name, { vars = {}, ratelimits = {}, outbound } = {
         },
       ]),
     ),
-    ...(config.assets ? { assets: assetsOptions(config) } : {}),
+    ...(config.assets && assets ? { assets: assetsOptions(config) } : {}),
     ...(outbound ? { outboundService: outbound } : {}),
     serviceBindings: Object.fromEntries((config.services ?? []).map((s) => [s.binding, s.service])),
     ratelimits: Object.fromEntries(
@@ -148,6 +148,8 @@ export function seedEntries(name) {
  * binds (how a queue that fails on demand, or tells what it was sent, is
  * staged). `log` is Miniflare's (a `Log` that keeps the queue broker's
  * lines, for instance).
+ * `assets: false` leaves the gateway's static assets out (Miniflare puts a
+ * router worker in front of a worker with assets; for benchmarks).
  * `keepLogs: false` drops what the workers print (for benchmarks);
  * `inspectorPort` opens workerd's V8 inspector (for profiles).
  */
@@ -163,6 +165,7 @@ export async function startSystem({
   log,
   seed = true,
   keepLogs = true,
+  assets = true,
   inspectorPort,
 } = {}) {
   const output = [];
@@ -170,7 +173,12 @@ export async function startSystem({
     keepLogs ? stream.on("data", (chunk) => output.push(chunk.toString())) : stream.resume();
   const workers = WORKERS.map((name) => {
     if (standIns[name]) return standIn(name, standIns[name]);
-    const options = workerOptions(name, { vars: vars[name], ratelimits: ratelimits[name], outbound: outbound[name] });
+    const options = workerOptions(name, {
+      vars: vars[name],
+      ratelimits: ratelimits[name],
+      outbound: outbound[name],
+      assets,
+    });
     return wrapBindings(
       {
         ...options,

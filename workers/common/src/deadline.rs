@@ -11,7 +11,9 @@ pub const DEADLINE: &str = "X-Deadline";
 /// gateway's 3 s).
 pub const DEFAULT_BUDGET_MS: u64 = 2_500;
 
-/// What each hop keeps for its answer to travel back.
+/// What each hop keeps for its answer to travel back: at most this, and
+/// never more than a fifth of what is left (a 300 ms budget still leaves
+/// its callees time to work).
 pub const HOP_MARGIN_MS: u64 = 250;
 
 /// The longest a deadline may be from a request's arrival, however far
@@ -26,9 +28,10 @@ pub fn of_request(header: Option<&str>, started_ms: u64) -> u64 {
         .unwrap_or(started_ms + DEFAULT_BUDGET_MS)
 }
 
-/// The deadline to give a callee.
-pub fn for_next_hop(deadline_ms: u64) -> u64 {
-    deadline_ms.saturating_sub(HOP_MARGIN_MS)
+/// The deadline to give a callee called at `now_ms`.
+pub fn for_next_hop(deadline_ms: u64, now_ms: u64) -> u64 {
+    let left = deadline_ms.saturating_sub(now_ms);
+    deadline_ms - HOP_MARGIN_MS.min(left / 5)
 }
 
 #[cfg(test)]
@@ -50,7 +53,17 @@ mod tests {
 
     #[test]
     fn each_hop_keeps_a_margin() {
-        assert_eq!(for_next_hop(10_000), 10_000 - HOP_MARGIN_MS);
-        assert_eq!(for_next_hop(10), 0);
+        assert_eq!(for_next_hop(13_000, 10_000), 13_000 - HOP_MARGIN_MS);
+    }
+
+    #[test]
+    fn a_short_budget_keeps_a_fifth_for_the_answer() {
+        assert_eq!(for_next_hop(10_300, 10_000), 10_240);
+        assert_eq!(for_next_hop(10_240, 10_000), 10_192);
+    }
+
+    #[test]
+    fn a_past_deadline_stays_past() {
+        assert_eq!(for_next_hop(9_000, 10_000), 9_000);
     }
 }

@@ -45,9 +45,10 @@ impl CallOutcome {
 }
 
 /// The deadline a service is given for a call that starts at `now_ms`:
-/// the gateway's timeout, less the margin its answer needs to come back.
+/// the gateway's timeout, less the margin its answer needs to come back
+/// (`deadline::for_next_hop`).
 pub fn deadline_header(policy: UpstreamPolicy, now_ms: u64) -> (&'static str, String) {
-    let deadline = deadline::for_next_hop(now_ms + policy.timeout_ms);
+    let deadline = deadline::for_next_hop(now_ms + policy.timeout_ms, now_ms);
     (deadline::DEADLINE, deadline.to_string())
 }
 

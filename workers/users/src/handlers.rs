@@ -153,7 +153,7 @@ async fn check_product(inbound: &Inbound, env: &Env, product: &ResourceId) -> Pr
 
 /// A GET to the products service, with this request's id and trace, its
 /// whole exchange (body included) bounded by `PRODUCTS_TIMEOUT_MS` and by
-/// what is left of the request's time.
+/// the request's time less what its own answer (and write) needs.
 async fn ask_products(
     inbound: &Inbound,
     env: &Env,
@@ -163,7 +163,7 @@ async fn ask_products(
     let timeout = var(env, "PRODUCTS_TIMEOUT_MS")
         .and_then(|value| value.parse().ok())
         .unwrap_or(DEFAULT_PRODUCTS_TIMEOUT_MS)
-        .min(inbound.remaining_ms());
+        .min(inbound.hop_budget_ms());
     let url = format!("https://products{path_and_query}");
     let outgoing = Outgoing::get(&url, inbound.next_hop());
     let answer = call_service_for_text(&binding, &outgoing, timeout).await;

@@ -121,6 +121,7 @@ pub async fn call_object<C: Serialize>(
     inbound: &Inbound,
     command: &C,
 ) -> Result<Response, Problem> {
+    still_awaited(inbound)?;
     let body = serde_json::to_string(command).map_err(|e| object_unavailable(&e.to_string()))?;
     send(env, binding_name, name, &inbound.url, inbound, body)
         .await
@@ -132,12 +133,13 @@ pub async fn call_object<C: Serialize>(
 
 const TIMED_OUT: &str = "timed out";
 
-/// Inside an object, once its turn came: `Err` when the caller has
-/// stopped waiting, so that nothing is written that nobody hears about.
+/// Before a write, and inside an object once its turn came: `Err` when the
+/// caller has stopped waiting, so that nothing is written that nobody
+/// hears about.
 pub fn still_awaited(inbound: &Inbound) -> Result<(), Problem> {
     match inbound.remaining_ms() {
         0 => Err(
-            Problem::unavailable("the writer is busy; nothing was written")
+            Problem::unavailable("the request's time ran out before its write; nothing was written")
                 .with_header("Retry-After", "1"),
         ),
         _ => Ok(()),

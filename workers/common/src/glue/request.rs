@@ -97,12 +97,19 @@ impl Inbound {
         self.deadline_ms().saturating_sub(now_millis())
     }
 
+    /// What a call to the next hop may take: until the deadline it is
+    /// given, so that some time is left after it.
+    pub fn hop_budget_ms(&self) -> u64 {
+        let now = now_millis();
+        deadline::for_next_hop(self.deadline_ms(), now).saturating_sub(now)
+    }
+
     /// The deadline to give the next hop: this one's, less the time the
     /// answer needs to come back.
     pub fn next_deadline(&self) -> (&'static str, String) {
         (
             DEADLINE,
-            deadline::for_next_hop(self.deadline_ms()).to_string(),
+            deadline::for_next_hop(self.deadline_ms(), now_millis()).to_string(),
         )
     }
 
