@@ -6,12 +6,17 @@
 # wasm-opt, and esbuild over an entry generated from what the module exports
 # (scripts/worker-entry.mjs, workers/common/js/runtime.js). The gateway's
 # static assets (the API reference at /docs) are built beside it.
-# KEEP_WASM_NAMES=1 keeps function names, for profiles.
+# KEEP_WASM_NAMES=1 keeps function names, for profiles. REUSE_BUILD=1 keeps
+# a build that is already there (test.sh's per-environment dry runs: the
+# same code, built by the top-level dry run just before).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 name="$1"
 out="$ROOT/workers/$name/build"
 cd "$ROOT"
+if [ -n "${REUSE_BUILD:-}" ] && [ -f "$out/worker.js" ] && [ -f "$out/index_bg.wasm" ]; then
+  exit 0
+fi
 cargo build --lib --release --target wasm32-unknown-unknown -p "$name" --quiet
 rm -rf "$out" && mkdir -p "$out"
 wasm-bindgen "target/wasm32-unknown-unknown/release/$name.wasm" --out-dir "$out" --out-name index \

@@ -19,8 +19,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 
-SCHEMATHESIS_VERSION=4.32.5
-OPENAPI_SPEC_VALIDATOR_VERSION=0.9.0
 MAX_EXAMPLES="${CONTRACT_MAX_EXAMPLES:-100}"
 SEED="${CONTRACT_SEED:-20261126}"
 PHASES="${CONTRACT_PHASES:-examples,coverage,fuzzing,stateful}"
@@ -33,22 +31,9 @@ step() { printf '\n==> %s\n' "$*"; }
 # Only the server on 127.0.0.1 is ever a target: no proxy in between.
 unset HTTP_PROXY HTTPS_PROXY ALL_PROXY http_proxy https_proxy all_proxy
 export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
-export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-installed_versions() {
-  "$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("schemathesis"), m.version("openapi-spec-validator"))' 2>/dev/null || true
-}
-
-if ! "$VENV/bin/python" -c pass 2>/dev/null; then
-  rm -rf "$VENV"
-  step "creating the virtualenv $VENV"
-  python3 -m venv "$VENV"
-fi
-if [ "$(installed_versions)" != "$SCHEMATHESIS_VERSION $OPENAPI_SPEC_VALIDATOR_VERSION" ]; then
-  step "installing schemathesis $SCHEMATHESIS_VERSION and openapi-spec-validator $OPENAPI_SPEC_VALIDATOR_VERSION (once)"
-  "$VENV/bin/python" -m pip install --quiet \
-    "schemathesis==$SCHEMATHESIS_VERSION" "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION"
-fi
+# Schemathesis and openapi-spec-validator, in .venv (installed by set-up).
+bash scripts/setup.sh
 
 step "openapi.json is a valid OpenAPI 3.1 document"
 "$VENV/bin/openapi-spec-validator" --schema 3.1 openapi.json

@@ -30,18 +30,46 @@ cargo clippy --workspace --target wasm32-unknown-unknown -- -D warnings
 step "cargo test (the pure code, natively)"
 cargo test --workspace
 
-step "release builds, checked by wrangler deploy --dry-run"
-mkdir -p target
-for name in products users gateway; do
-  log="target/dry-run-$name.log"
-  status=0
-  wrangler deploy --dry-run --outdir "target/dry-run/$name" -c "wrangler-$name.toml" >"$log" 2>&1 || status=$?
-  grep -E "Total Upload|error|Error" "$log" || true
-  if [ "$status" -ne 0 ] || ! grep -q "Total Upload" "$log"; then
+step "environments kept apart (scripts/check-environments.mjs)"
+node scripts/check-environments.mjs
+
+# One worker in one environment ("" is the top level) through wrangler deploy
+# --dry-run: fails on wrangler's exit status, on a binding list an
+# environment lacks (wrangler only warns: they are not inherited), and on a
+# gzip upload over the limit. The top level builds the worker; the
+# environments reuse that build (the same code).
+MAX_UPLOAD_GZIP_KIB=150
+dry_run() {
+  local name="$1" environment="$2"
+  local label="$name${environment:+ --env $environment}" slug="$name${environment:+-$environment}"
+  local log="target/dry-run/$slug.log" status=0 upload gzip
+  REUSE_BUILD="${environment:+1}" wrangler deploy --dry-run ${environment:+--env "$environment"} \
+    --outdir "target/dry-run/$slug" -c "wrangler-$name.toml" >"$log" 2>&1 || status=$?
+  upload="$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -m1 "Total Upload:" || true)"
+  gzip="$(sed -n 's/.*gzip: \([0-9.]*\) KiB.*/\1/p' <<<"$upload")"
+  printf '%-28s %s\n' "$label" "${upload:-(no upload size)}"
+  if [ "$status" -ne 0 ] || [ -z "$gzip" ]; then
     cat "$log"
-    echo "wrangler deploy --dry-run failed for $name (exit status $status)" >&2
-    exit 1
+    echo "wrangler deploy --dry-run failed for $label (exit status $status)" >&2
+    return 1
   fi
+  if grep -q "is not inherited by environments" "$log"; then
+    cat "$log"
+    echo "$label: the environment lacks a binding list of the top level (see the warning above)" >&2
+    return 1
+  fi
+  if awk -v gzip="$gzip" -v max="$MAX_UPLOAD_GZIP_KIB" 'BEGIN { exit !(gzip > max) }'; then
+    echo "$label: the gzip upload is $gzip KiB, over the $MAX_UPLOAD_GZIP_KIB KiB limit" >&2
+    return 1
+  fi
+}
+
+step "release builds, checked by wrangler deploy --dry-run in every environment"
+mkdir -p target/dry-run
+for environment in "" $(node scripts/check-environments.mjs --names); do
+  for name in products users gateway; do
+    dry_run "$name" "$environment"
+  done
 done
 
 step "integration suite (Miniflare, through the gateway)"
