@@ -138,10 +138,10 @@ const TIMED_OUT: &str = "timed out";
 /// hears about.
 pub fn still_awaited(inbound: &Inbound) -> Result<(), Problem> {
     match inbound.remaining_ms() {
-        0 => Err(
-            Problem::unavailable("the request's time ran out before its write; nothing was written")
-                .with_header("Retry-After", "1"),
-        ),
+        0 => Err(Problem::unavailable(
+            "the request's time ran out before its write; nothing was written",
+        )
+        .with_header("Retry-After", "1")),
         _ => Ok(()),
     }
 }
