@@ -861,7 +861,9 @@ describe("gateway with the real services and the shipped rate limit", () => {
     assertProblem(lastLimited, 429, { instance: "/users" });
     assert.equal(retryAfterSecs(lastLimited), RATE_LIMIT.period);
 
-    // A 429 reads nothing of the body: it answers while the body is held open.
+    // A 429 reads nothing of a body declared over 64 KiB: it answers while
+    // the body is held open. (The small bodies above it drains, so that
+    // the connections they came on stay usable: none of those fetches failed.)
     const held = heldUpload(suite.system, "/users", { authorization: "Bearer wrong-key", "cf-connecting-ip": ip }, 10 * 1024 * 1024, 1024);
     try {
       const answered = await within(5000, held.answer);

@@ -275,7 +275,9 @@ export function client(system) {
       init.body = JSON.stringify(body);
       init.headers["content-type"] ??= "application/json";
     }
-    const response = await fetch(system.url + path, init);
+    const response = await fetch(system.url + path, init).catch((error) => {
+      throw new Error(`${method} ${path}: ${error.message} (${error.cause?.code ?? error.cause?.message ?? "no cause"})`, { cause: error });
+    });
     const text = await response.text();
     return { status: response.status, headers: response.headers, text, json: parseJson(text) };
   };

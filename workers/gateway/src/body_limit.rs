@@ -25,10 +25,12 @@ pub fn plan(method: &str, declared_length: Option<usize>) -> BodyPlan {
 }
 
 /// Whether a refusal first reads and drops the unread body (bounded), so
-/// that a client still sending gets the answer instead of a reset. A 429
-/// does not: a caller over its limit gets no work done for it.
-pub fn drains_before_refusing(status: u16) -> bool {
-    status != 429
+/// that a client still sending gets the answer instead of a reset, and its
+/// connection stays open for the next request. A 429 drains only a body
+/// declared within the limit (it is already there, or nearly): a caller over
+/// its limit gets no more work done for it than that.
+pub fn drains_before_refusing(status: u16, declared_length: Option<usize>) -> bool {
+    status != 429 || declared_length.is_some_and(|length| length <= MAX_BODY_BYTES)
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -55,8 +57,12 @@ mod glue {
         }
     }
 
-    pub async fn discard_unread(inbound: &Inbound) {
-        discard_unread_body(&inbound.request).await;
+    /// Drops what is left of a refused request's body, when
+    /// `drains_before_refusing` says so.
+    pub async fn discard_unread(inbound: &Inbound, status: u16) {
+        if super::drains_before_refusing(status, declared_length(&inbound.headers)) {
+            discard_unread_body(&inbound.request).await;
+        }
     }
 }
 
@@ -74,9 +80,11 @@ mod tests {
     }
 
     #[test]
-    fn only_rate_limited_refusals_skip_the_drain() {
-        assert!(drains_before_refusing(401));
-        assert!(drains_before_refusing(413));
-        assert!(!drains_before_refusing(429));
+    fn rate_limited_refusals_drain_only_a_small_declared_body() {
+        assert!(drains_before_refusing(401, None));
+        assert!(drains_before_refusing(413, Some(10 << 20)));
+        assert!(drains_before_refusing(429, Some(12)));
+        assert!(!drains_before_refusing(429, Some(MAX_BODY_BYTES + 1)));
+        assert!(!drains_before_refusing(429, None));
     }
 }

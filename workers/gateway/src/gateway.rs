@@ -154,9 +154,7 @@ impl<'a> Exchange<'a> {
     /// (bounded).
     async fn respond(&self, outcome: Result<Answer, Problem>) -> Result<Response, JsValue> {
         if let Err(problem) = &outcome {
-            if body_limit::drains_before_refusing(problem.status) {
-                body_limit::discard_unread(&self.inbound).await;
-            }
+            body_limit::discard_unread(&self.inbound, problem.status).await;
         }
         let answer = outcome.unwrap_or_else(|problem| Answer::Own(self.problem_reply(&problem)));
         self.render(answer).or_else(|error| {
