@@ -16,17 +16,27 @@ use serde::{Deserialize, Serialize};
 
 /// A record kind that clients create, replace, patch and delete.
 pub trait Resource: Record + Serialize + Clone + PartialEq + std::fmt::Debug {
-    /// Every field a client writes (`POST`, `PUT`).
-    type Draft: Serialize + DeserializeOwned + Clone + std::fmt::Debug;
+    /// Every field a client writes (`POST`, `PUT`): a patch of them all.
+    type Draft: Serialize + DeserializeOwned + Clone + std::fmt::Debug + Into<Self::Patch>;
     /// Only the fields a client sent (`PATCH`).
     type Patch: Serialize + DeserializeOwned + Clone + std::fmt::Debug;
 
     fn id(&self) -> &ResourceId;
-    /// The record with every client field from `draft`; unchanged (same
-    /// `updated_at`) when that changes nothing.
-    fn replaced(&self, draft: Self::Draft, now: &Timestamp) -> Self;
-    /// The record with `patch` applied; unchanged when it changes nothing.
-    fn patched(&self, patch: Self::Patch, now: &Timestamp) -> Self;
+    /// Sets the client fields `patch` carries.
+    fn apply(&mut self, patch: Self::Patch);
+    /// Records that the record changed at `now`.
+    fn touch(&mut self, now: &Timestamp);
+
+    /// The record with `patch` applied: unchanged (same `updated_at`) when
+    /// that changes nothing.
+    fn patched(&self, patch: Self::Patch, now: &Timestamp) -> Self {
+        let mut next = self.clone();
+        next.apply(patch);
+        if next != *self {
+            next.touch(now);
+        }
+        next
+    }
 }
 
 /// A write to one record, as a service's worker sends it to the record's
@@ -173,7 +183,7 @@ pub fn edit<R: Resource>(
     let record = match edit {
         Edit::Create { .. } => return Err(WriteError::AlreadyExists),
         Edit::Delete => return Ok(Edited::Deleted { before: current }),
-        Edit::Replace { draft } => current.replaced(draft, now),
+        Edit::Replace { draft } => current.patched(draft.into(), now),
         Edit::Patch { patch } => current.patched(patch, now),
     };
     if record == current {
@@ -241,17 +251,14 @@ mod tests {
             &self.id
         }
 
-        fn replaced(&self, draft: String, now: &Timestamp) -> Self {
-            self.patched(Some(draft), now)
+        fn apply(&mut self, patch: Option<String>) {
+            if let Some(text) = patch {
+                self.text = text;
+            }
         }
 
-        fn patched(&self, patch: Option<String>, now: &Timestamp) -> Self {
-            let mut next = self.clone();
-            next.text = patch.unwrap_or(next.text);
-            if next != *self {
-                next.updated_at = now.clone();
-            }
-            next
+        fn touch(&mut self, now: &Timestamp) {
+            self.updated_at = now.clone();
         }
     }
 

@@ -183,26 +183,34 @@ impl Resource for Product {
         &self.id
     }
 
-    fn replaced(&self, draft: ProductDraft, now: &Timestamp) -> Self {
-        let patch = ProductPatch {
+    fn apply(&mut self, patch: ProductPatch) {
+        if let Some(name) = patch.name {
+            self.name = name;
+        }
+        if let Some(description) = patch.description {
+            self.description = description;
+        }
+        if let Some(price) = patch.price {
+            self.price = price;
+        }
+        if let Some(stock) = patch.stock {
+            self.stock = stock;
+        }
+    }
+
+    fn touch(&mut self, now: &Timestamp) {
+        self.updated_at = now.clone();
+    }
+}
+
+impl From<ProductDraft> for ProductPatch {
+    fn from(draft: ProductDraft) -> Self {
+        ProductPatch {
             name: Some(draft.name),
             description: Some(draft.description),
             price: Some(draft.price),
             stock: Some(draft.stock),
-        };
-        self.patched(patch, now)
-    }
-
-    fn patched(&self, patch: ProductPatch, now: &Timestamp) -> Self {
-        let mut next = self.clone();
-        next.name = patch.name.unwrap_or(next.name);
-        next.description = patch.description.unwrap_or(next.description);
-        next.price = patch.price.unwrap_or(next.price);
-        next.stock = patch.stock.unwrap_or(next.stock);
-        if next != *self {
-            next.updated_at = now.clone();
         }
-        next
     }
 }
 

@@ -170,22 +170,26 @@ impl Resource for User {
         &self.id
     }
 
-    fn replaced(&self, draft: UserDraft, now: &Timestamp) -> Self {
-        let patch = UserPatch {
-            name: Some(draft.name),
-            email: Some(draft.email),
-        };
-        self.patched(patch, now)
+    fn apply(&mut self, patch: UserPatch) {
+        if let Some(name) = patch.name {
+            self.name = name;
+        }
+        if let Some(email) = patch.email {
+            self.email = email;
+        }
     }
 
-    fn patched(&self, patch: UserPatch, now: &Timestamp) -> Self {
-        let mut next = self.clone();
-        next.name = patch.name.unwrap_or(next.name);
-        next.email = patch.email.unwrap_or(next.email);
-        if next != *self {
-            next.updated_at = now.clone();
+    fn touch(&mut self, now: &Timestamp) {
+        self.updated_at = now.clone();
+    }
+}
+
+impl From<UserDraft> for UserPatch {
+    fn from(draft: UserDraft) -> Self {
+        UserPatch {
+            name: Some(draft.name),
+            email: Some(draft.email),
         }
-        next
     }
 }
 
