@@ -4,7 +4,7 @@
 use super::env::Env;
 use super::promise::settled;
 use super::request::Inbound;
-use super::service::{call_service, CallFailure, Outgoing, ServiceBinding};
+use super::service::{call_service, call_service_for_text, CallFailure, Outgoing, ServiceBinding};
 use super::{describe, env::binding};
 use crate::journal::{Change, JournalStorage};
 use crate::kv::StoreError;
@@ -159,7 +159,8 @@ pub fn object_timed_out() -> Problem {
 }
 
 /// Asks the object `name` of namespace `binding` something at `url` (an
-/// internal path of its own) and reads its JSON answer.
+/// internal path of its own) and reads its JSON answer, body included
+/// within the request's time.
 pub async fn ask_object<C: Serialize, A: DeserializeOwned>(
     env: &Env,
     binding_name: &str,
@@ -174,30 +175,33 @@ pub async fn ask_object<C: Serialize, A: DeserializeOwned>(
         StoreError(cause)
     };
     let body = serde_json::to_string(command).map_err(|e| failed(e.to_string()))?;
-    let answer = ask(env, binding_name, name, url, inbound, body)
+    let object = stub(env, binding_name, name).map_err(failed)?;
+    let outgoing = object_request(inbound, url, body);
+    let (status, text) = call_service_for_text(&object, &outgoing, inbound.remaining_ms())
         .await
-        .map_err(failed)?;
-    serde_json::from_str(&answer).map_err(|e| failed(e.to_string()))
+        .map_err(|failure| failed(failure_text(failure)))?;
+    if !(200..300).contains(&status) {
+        return Err(failed(format!("answered {status}")));
+    }
+    serde_json::from_str(&text).map_err(|e| failed(e.to_string()))
 }
 
-/// The text of an object's successful answer to `body` at `url`.
-async fn ask(
-    env: &Env,
-    binding_name: &str,
-    name: &str,
-    url: &str,
-    inbound: &Inbound,
-    body: String,
-) -> Result<String, String> {
-    let response = send(env, binding_name, name, url, inbound, body).await?;
-    if !response.ok() {
-        return Err(format!("answered {}", response.status()));
+/// The stub of the object `name` of namespace `binding_name`.
+fn stub(env: &Env, binding_name: &str, name: &str) -> Result<ServiceBinding, String> {
+    let namespace: ObjectNamespace = binding(env, binding_name)
+        .ok_or_else(|| format!("the {binding_name} binding is missing"))?
+        .unchecked_into();
+    namespace
+        .get_by_name(name)
+        .map(JsCast::unchecked_into)
+        .map_err(|error| describe(&error))
+}
+
+fn failure_text(failure: CallFailure) -> String {
+    match failure {
+        CallFailure::TimedOut => TIMED_OUT.to_string(),
+        CallFailure::Threw(why) => why,
     }
-    let text = response.text().map_err(|e| describe(&e))?;
-    let text = super::promise::settled(text)
-        .await
-        .map_err(|e| describe(&e))?;
-    Ok(text.as_string().unwrap_or_default())
 }
 
 async fn send(
@@ -208,20 +212,11 @@ async fn send(
     inbound: &Inbound,
     body: String,
 ) -> Result<Response, String> {
-    let namespace: ObjectNamespace = binding(env, binding_name)
-        .ok_or_else(|| format!("the {binding_name} binding is missing"))?
-        .unchecked_into();
-    let stub: ServiceBinding = namespace
-        .get_by_name(name)
-        .map_err(|error| describe(&error))?
-        .unchecked_into();
+    let object = stub(env, binding_name, name)?;
     let timeout = inbound.remaining_ms();
-    let response = call_service(&stub, &object_request(inbound, url, body), timeout)
+    let response = call_service(&object, &object_request(inbound, url, body), timeout)
         .await
-        .map_err(|failure| match failure {
-            CallFailure::TimedOut => TIMED_OUT.to_string(),
-            CallFailure::Threw(why) => why,
-        })?;
+        .map_err(failure_text)?;
     // An object's own answers carry the request id; a bare 5xx is the
     // runtime's: the object threw or was reset.
     match response.status() >= 500 && response.headers().has(REQUEST_ID).ok() != Some(true) {
