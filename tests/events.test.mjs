@@ -623,12 +623,16 @@ describe("product events with staged ProductFans objects", () => {
     await untilNoListHolds(system, [fan], always.id);
   });
 
-  it("a favourite enlisted before the deletion but written after it is removed by the deletion (the PUT is 204)", async () => {
-    const { system } = context;
+  /**
+   * A favourite PUT whose enlist the product's fans object holds (`plan`)
+   * while the product is deleted: the PUT's answer, the fan, and the calls
+   * the fans object saw.
+   */
+  async function favouriteRacingDeletion(name, plan) {
     const events = context.events();
-    const product = await createProduct(request, "Enlisted first");
+    const product = await createProduct(request, name);
     const fan = await newUser(request);
-    await events.plan(product.id, { enlist: "answer-after-deletion" });
+    await events.plan(product.id, { enlist: plan });
     const pending = request("PUT", `/users/${fan}/favorites/${product.id}`);
     await eventually(async () => (await events.fansCalls(product.id)).some((call) => call.kind === "enlist"), {
       what: "the enlist reaching the product's fans object",
@@ -636,45 +640,32 @@ describe("product events with staged ProductFans objects", () => {
     await deleteProduct(request, product.id);
     expect.published += 2;
     const put = await pending;
+    const calls = async () => (await events.fansCalls(product.id)).map((call) => [call.kind, call.outcome]);
+    return { product, fan, put, calls };
+  }
+
+  it("a favourite enlisted before the deletion but written after it is removed by the deletion (the PUT is 204)", async () => {
+    const { product, fan, put, calls } = await favouriteRacingDeletion("Enlisted first", "answer-after-deletion");
     assert.equal(put.status, 204, put.text);
-    await untilNoListHolds(system, [fan], product.id);
-    const calls = await events.fansCalls(product.id);
-    assert.deepEqual(
-      calls.map((call) => [call.kind, call.outcome]),
-      [
-        ["enlist", "received"],
-        ["product_deleted", `200 {"fans":["${fan}"]}`],
-        ["enlist", `answered after the deletion: "enlisted"`],
-      ],
-    );
+    await untilNoListHolds(context.system, [fan], product.id);
+    assert.deepEqual(await calls(), [
+      ["enlist", "received"],
+      ["product_deleted", `200 {"fans":["${fan}"]}`],
+      ["enlist", `answered after the deletion: "enlisted"`],
+    ]);
     assert.deepEqual(await listOf(request, fan), { items: [], missing: [], degraded: false });
   });
 
   it("a favourite whose enlist comes after the deletion is refused 404 and never listed", async () => {
-    const { system } = context;
-    const events = context.events();
-    const product = await createProduct(request, "Deleted first");
-    const fan = await newUser(request);
-    await events.plan(product.id, { enlist: "after-deletion" });
-    const pending = request("PUT", `/users/${fan}/favorites/${product.id}`);
-    await eventually(async () => (await events.fansCalls(product.id)).some((call) => call.kind === "enlist"), {
-      what: "the enlist reaching the product's fans object",
-    });
-    await deleteProduct(request, product.id);
-    expect.published += 2;
-    const put = await pending;
+    const { product, fan, put, calls } = await favouriteRacingDeletion("Deleted first", "after-deletion");
     assertProblem(put, 404);
     assert.equal(put.json.detail, `product ${product.id} does not exist`);
-    const calls = await events.fansCalls(product.id);
-    assert.deepEqual(
-      calls.map((call) => [call.kind, call.outcome]),
-      [
-        ["enlist", "received"],
-        ["product_deleted", '200 {"fans":[]}'],
-        ["enlist", 'forwarded after the deletion: "gone"'],
-      ],
-    );
-    assert.equal(await storedFavorites(system, fan), null);
+    assert.deepEqual(await calls(), [
+      ["enlist", "received"],
+      ["product_deleted", '200 {"fans":[]}'],
+      ["enlist", 'forwarded after the deletion: "gone"'],
+    ]);
+    assert.equal(await storedFavorites(context.system, fan), null);
     assert.deepEqual(await listOf(request, fan), { items: [], missing: [], degraded: false });
   });
 
