@@ -8,7 +8,7 @@
 //   `--target module --experimental-reset-state-function
 //   --force-enable-abort-handler` (the flags worker-build passes), one
 //   wasm-opt pass, and esbuild over a generated plain entry
-//   (entry/runtime.js);
+//   (the product's workers/common/js/runtime.js);
 // - JavaScript, as it is, or bundled behind worker-build's own shim text.
 import { execFileSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -153,18 +153,16 @@ const BUILDERS = {
  * crate's `R2Range` and the like included.)
  */
 export function plainEntry(index) {
-  const functions = exportedNames(index, /^export (?:async )?function ([\w$]+)\s*\(/);
-  const handlers = ["fetch", "queue", "scheduled", "email", "connect"].filter((name) => functions.includes(name));
   const classes = index
     .split(/^(?=export )/m)
     .filter((declaration) => /^ {4}(?:fetch|alarm|webSocketMessage)\(/m.test(declaration))
     .map((declaration) => declaration.match(/^export class ([\w$]+)/)?.[1])
     .filter(Boolean);
-  const runtime = JSON.stringify(join(FLOOR, "entry/runtime.js"));
+  const runtime = JSON.stringify(join(ROOT, "workers/common/js/runtime.js"));
   return [
     'import * as wasm from "./index.js";',
     `import { entry, durableObject } from ${runtime};`,
-    `export default entry(wasm, ${JSON.stringify(handlers)});`,
+    "export default entry(wasm);",
     ...classes.map((name) => `export const ${name} = durableObject(wasm, ${JSON.stringify(name)});`),
     "",
   ].join("\n");
