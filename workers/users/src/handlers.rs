@@ -3,6 +3,7 @@
 
 use crate::domain::{User, UserDraft, UserPatch, FIELDS};
 use crate::favorites::{Favorites, FavoritesView, ProductCheck};
+use crate::problems::{products_unconfirmed, UNCONFIRMED};
 use crate::routes::{resolve, Route};
 use crate::subscription::PROGRESS_KEY;
 use crate::writer::{favorites_key, UserCommand, UserWrite};
@@ -61,27 +62,56 @@ async fn handle(inbound: &Inbound, env: &Env) -> Result<Answer, Problem> {
         }
         Route::DeleteUser(id) => edit(id, Edit::Delete).await,
         Route::ListFavorites(id) => favorites(&kv, inbound, env, id).await.map(Answer::from),
-        Route::AddFavorite(id, product) => {
-            // A product already listed needs no confirmation (the writer
-            // checks the list it has committed); KV's copy says whether to ask.
-            let listed = stored_favorites(&kv, &id).await?.contains(&product);
-            let confirmed = !listed
-                && match check_product(inbound, env, &product).await {
-                    ProductCheck::Exists => true,
-                    ProductCheck::Absent => {
-                        return Err(Problem::not_found(format!(
-                            "product {product} does not exist"
-                        )))
-                    }
-                    ProductCheck::Unknown => false,
-                };
-            let command = UserCommand::AddFavorite { product, confirmed };
-            write(env, inbound, id, command).await
-        }
+        Route::AddFavorite(id, product) => add_favorite(&kv, inbound, env, id, product).await,
         Route::RemoveFavorite(id, product) => {
             write(env, inbound, id, UserCommand::RemoveFavorite { product }).await
         }
     }
+}
+
+/// `PUT /users/:id/favorites/:product`. A product KV lists is first added
+/// without asking products, so that re-adding one works while products is
+/// down; the writer, which has the committed list, says when that will not
+/// do (KV was behind, or a DELETE came first). Then products is asked, and
+/// its answer goes to the writer.
+async fn add_favorite(
+    kv: &KvStore,
+    inbound: &Inbound,
+    env: &Env,
+    id: ResourceId,
+    product: ResourceId,
+) -> Result<Answer, Problem> {
+    let add = |confirmed| {
+        let command = UserCommand::AddFavorite {
+            product: product.clone(),
+            confirmed,
+        };
+        write(env, inbound, id.clone(), command)
+    };
+    if stored_favorites(kv, &id).await?.contains(&product) {
+        let answer = add(false).await?;
+        if !needs_confirmation(&answer) {
+            return Ok(answer);
+        }
+    }
+    let confirmed = match check_product(inbound, env, &product).await {
+        ProductCheck::Exists => true,
+        ProductCheck::Absent => {
+            return Err(Problem::not_found(format!(
+                "product {product} does not exist"
+            )))
+        }
+        ProductCheck::Unknown => false,
+    };
+    let answer = add(confirmed).await?;
+    match needs_confirmation(&answer) {
+        true => Err(products_unconfirmed()),
+        false => Ok(answer),
+    }
+}
+
+fn needs_confirmation(answer: &Answer) -> bool {
+    matches!(answer, Answer::Response(response) if response.status() == UNCONFIRMED)
 }
 
 /// `200 {"status": "ok", "events": …}` once KV answers: the events part

@@ -21,7 +21,12 @@ pub fn user_problem(error: UserError, id: &ResourceId) -> Problem {
             "a user has at most {} favourites",
             crate::favorites::MAX_FAVORITES
         )),
-        UserError::ProductUnconfirmed => products_unconfirmed(),
+        UserError::ProductUnconfirmed => Problem::new(
+            UNCONFIRMED,
+            "product-unconfirmed",
+            "Product unconfirmed",
+            "the product is not in the list; products must confirm it",
+        ),
         UserError::ProductGone(product) => {
             Problem::not_found(format!("product {product} does not exist"))
         }
@@ -31,6 +36,11 @@ pub fn user_problem(error: UserError, id: &ResourceId) -> Problem {
         }
     }
 }
+
+/// What a user's writer answers its worker when a favourite it does not
+/// list came without the products service's confirmation; the worker asks
+/// products then, and never passes this status on.
+pub const UNCONFIRMED: u16 = 428;
 
 /// A new favourite that the products service could not confirm.
 pub fn products_unconfirmed() -> Problem {
@@ -62,9 +72,9 @@ mod tests {
         assert_eq!(status(UserError::ClaimsUnavailable), 503);
         assert_eq!(status(UserError::FansUnavailable), 503);
         assert_eq!(status(UserError::ProductGone(id.clone())), 404);
-        let unconfirmed = user_problem(UserError::ProductUnconfirmed, &id);
+        assert_eq!(status(UserError::ProductUnconfirmed), UNCONFIRMED);
         assert_eq!(
-            (unconfirmed.status, unconfirmed.slug),
+            (products_unconfirmed().status, products_unconfirmed().slug),
             (503, "dependency-unavailable")
         );
     }
