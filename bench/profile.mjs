@@ -15,6 +15,7 @@ const [path = "/users/1", seconds = "5"] = process.argv.slice(2);
 
 const system = await startSystem({
   ratelimits: { gateway: { RATE_LIMITER: null } },
+  assets: false,
   keepLogs: false,
   inspectorPort: INSPECTOR_PORT,
 });

@@ -25,24 +25,25 @@ export function renderRun({ date, environment, routes, gateway, favorites, asset
   ].join("\n");
 }
 
+const DEFAULT_PREAMBLE = [
+  "# Benchmark results",
+  "",
+  "Written by `npm run bench` (scripts/bench.sh, bench/bench.mjs): the latest run first, earlier runs under History.",
+].join("\n");
+
 /** Writes RESULTS.md; the run it replaced moves to the top of History. */
 export function writeResults(run, path = RESULTS) {
   const previous = existsSync(path) ? readFileSync(path, "utf8") : "";
   const start = previous.search(HISTORY_HEADING);
   const current = start < 0 ? previous : previous.slice(0, start);
   const history = start < 0 ? "" : previous.slice(start).replace(HISTORY_HEADING, "").trim();
-  const replaced = current.slice(Math.max(current.indexOf(`${LATEST_HEADING}:`), 0));
-  const demoted = current.includes(`${LATEST_HEADING}:`)
-    ? replaced.replace(`${LATEST_HEADING}:`, "### Run:").trim()
-    : "";
+  const latest = current.indexOf(`${LATEST_HEADING}:`);
+  const demoted = latest < 0 ? "" : current.slice(latest).replace(`${LATEST_HEADING}:`, "### Run:").trim();
   const older = [demoted, history].filter(Boolean).join("\n\n");
-  const parts = [
-    "# Benchmark results",
-    "",
-    "Written by `npm run bench` (scripts/bench.sh, bench/bench.mjs): the latest run first, earlier runs under History.",
-    "",
-    run,
-  ];
+  // What is written above the latest run by hand (the targets, read run by
+  // run) stays.
+  const preamble = latest > 0 ? current.slice(0, latest).trimEnd() : DEFAULT_PREAMBLE;
+  const parts = [preamble, "", run];
   if (older) parts.push("## History", "", older, "");
   writeFileSync(path, parts.join("\n"));
   return path;
@@ -140,7 +141,11 @@ function measureTable({ gateway, favorites, assets, sizes, coldStart }) {
 }
 
 function sizeRow(name, size, peer) {
-  const verdict = size.uploadGzipKiB <= GZIP_TARGET_KIB ? "within" : "over";
+  const verdict = Number.isNaN(size.uploadGzipKiB)
+    ? "unknown against"
+    : size.uploadGzipKiB <= GZIP_TARGET_KIB
+      ? "within"
+      : "over";
   return [
     `${name} size, KiB raw / gzip`,
     `wasm ${kib(size.wasmKiB)} / ${kib(size.wasmGzipKiB)}; upload ${kib(size.uploadKiB)} / ${kib(size.uploadGzipKiB)}`,

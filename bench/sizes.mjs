@@ -1,10 +1,9 @@
 // What each worker weighs: our wasm (raw and gzip -9), wrangler's upload
 // size, the peer's bundles, and how long Node takes to compile our wasm.
 import { execFile } from "node:child_process";
-import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
-import { stringify } from "smol-toml";
 import { ROOT, WORKERS, readConfig } from "../tests/support/system.mjs";
 import { median } from "./stats.mjs";
 
@@ -18,14 +17,13 @@ export function wasmPath(name) {
 
 /** Per worker: { wasmKiB, wasmGzipKiB, uploadKiB, uploadGzipKiB, compileMs }. */
 export async function ourSizes(workDir) {
-  const uploads = await Promise.all(WORKERS.map((name) => uploadSize(name, workDir)));
   const sizes = {};
-  for (const [index, name] of WORKERS.entries()) {
+  for (const name of WORKERS) {
     const file = wasmPath(name);
     sizes[name] = {
       wasmKiB: kib(statSync(file).size),
       wasmGzipKiB: kib(await gzipBytes(file)),
-      ...uploads[index],
+      ...(await uploadSize(name, workDir)),
       compileMs: await compileMs(file),
     };
   }
@@ -43,19 +41,15 @@ export async function peerSizes(peerDir, names) {
 }
 
 /**
- * `wrangler deploy --dry-run` of a copy of the worker's config without its
- * [build] step: the wasm just built is measured, nothing is rebuilt.
+ * `wrangler deploy --dry-run` of the worker's own config, its build step
+ * keeping the wasm just built (REUSE_BUILD): nothing is rebuilt.
  */
 async function uploadSize(name, workDir) {
-  const dir = join(workDir, `dry-run-${name}`);
-  mkdirSync(dir, { recursive: true });
-  const { build, ...config } = readConfig(name);
-  const toml = join(dir, `wrangler-${name}.toml`);
-  writeFileSync(toml, stringify({ ...config, main: join(ROOT, config.main) }));
-  const args = ["deploy", "--dry-run", "--outdir", join(dir, "out"), "-c", toml];
-  const env = { ...process.env, WRANGLER_SEND_METRICS: "false" };
+  const out = join(workDir, `dry-run-${name}`);
+  const args = ["deploy", "--dry-run", "--outdir", out, "-c", `wrangler-${name}.toml`];
+  const env = { ...process.env, REUSE_BUILD: "1", WRANGLER_SEND_METRICS: "false" };
   try {
-    const { stdout, stderr } = await run("wrangler", args, { cwd: dir, env, timeout: 120_000 });
+    const { stdout, stderr } = await run("wrangler", args, { cwd: ROOT, env, timeout: 120_000 });
     const match = (stdout + stderr).match(/Total Upload:\s*([\d.]+) KiB \/ gzip:\s*([\d.]+) KiB/);
     return { uploadKiB: Number(match?.[1] ?? NaN), uploadGzipKiB: Number(match?.[2] ?? NaN) };
   } catch {
