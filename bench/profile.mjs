@@ -3,9 +3,11 @@
 // top functions by self time (wasm and JavaScript frames alike).
 //
 //   node bench/profile.mjs [path] [seconds]     (default /users/1, 5)
+//   PROFILE_SCRIPT=bench/post-user.lua node bench/profile.mjs /users 5
+//     (a wrk script for writes; it gets the dev key and a run tag)
 //
 // For wasm function names, build with KEEP_WASM_NAMES=1 scripts/build.sh.
-import { startSystem } from "../tests/support/system.mjs";
+import { devApiKey, startSystem } from "../tests/support/system.mjs";
 import { runWrk } from "./wrk.mjs";
 
 const INSPECTOR_PORT = 9331;
@@ -22,12 +24,18 @@ const system = await startSystem({
 try {
   const targets = await (await fetch(`http://127.0.0.1:${INSPECTOR_PORT}/json`)).json();
   const sessions = await Promise.all(targets.map((target) => openSession(target)));
-  await runWrk(system.url + path, { duration: 1 });
+  const script = process.env.PROFILE_SCRIPT;
+  const wrk = script ? { script, scriptArgs: [devApiKey(), `profile-${Date.now()}`] } : {};
+  await runWrk(system.url + path, { duration: 1, ...wrk });
   await Promise.all(sessions.map((s) => s.start()));
-  const load = await runWrk(system.url + path, { duration: Number(seconds) });
+  const load = await runWrk(system.url + path, { duration: Number(seconds), ...wrk });
   const profiles = await Promise.all(sessions.map((s) => s.stop()));
   console.log(`${path}: ${load.rps.toFixed(0)} req/s, p50 ${load.p50} ms, p99 ${load.p99} ms under the profiler\n`);
   sessions.forEach((session, i) => printProfile(session.title, profiles[i]));
+  if (process.env.PROFILE_OUT) {
+    const { writeFileSync } = await import("node:fs");
+    writeFileSync(process.env.PROFILE_OUT, JSON.stringify(sessions.map((s, i) => ({ title: s.title, profile: profiles[i] }))));
+  }
   sessions.forEach((s) => s.close());
 } finally {
   await system.stop();
