@@ -5,9 +5,12 @@
 //   node bench/profile.mjs [path] [seconds]     (default /users/1, 5)
 //   PROFILE_SCRIPT=bench/post-user.lua node bench/profile.mjs /users 5
 //     (a wrk script for writes; it gets the dev key and a run tag)
+//   PROFILE_PEER=<dir> node bench/profile.mjs     (the Hono peer instead,
+//     bundled in <dir>/dist/ as scripts/bench.sh does)
 //
 // For wasm function names, build with KEEP_WASM_NAMES=1 scripts/build.sh.
 import { devApiKey, startSystem } from "../tests/support/system.mjs";
+import { startPeer } from "./systems.mjs";
 import { runWrk } from "./wrk.mjs";
 
 const INSPECTOR_PORT = 9331;
@@ -15,12 +18,14 @@ const SAMPLING_MICROS = 50;
 const TOP = 18;
 const [path = "/users/1", seconds = "5"] = process.argv.slice(2);
 
-const system = await startSystem({
-  ratelimits: { gateway: { RATE_LIMITER: null } },
-  assets: false,
-  keepLogs: false,
-  inspectorPort: INSPECTOR_PORT,
-});
+const system = process.env.PROFILE_PEER
+  ? await startPeer(process.env.PROFILE_PEER, { inspectorPort: INSPECTOR_PORT })
+  : await startSystem({
+      ratelimits: { gateway: { RATE_LIMITER: null } },
+      assets: false,
+      keepLogs: false,
+      inspectorPort: INSPECTOR_PORT,
+    });
 try {
   const targets = await (await fetch(`http://127.0.0.1:${INSPECTOR_PORT}/json`)).json();
   const sessions = await Promise.all(targets.map((target) => openSession(target)));

@@ -59,11 +59,11 @@ export async function startOurUsersDirect() {
   return { url, stop: () => mf.dispose() };
 }
 
-/** The peer, from its toml files and the bundles in `<dir>/dist/`. */
-export async function startPeer(dir) {
+/** The peer, from its toml files and the bundles in `<dir>/dist/` (`options`: more Miniflare options). */
+export async function startPeer(dir, options = {}) {
   const configs = Object.fromEntries(PEER_WORKERS.map((name) => [name, peerConfig(dir, name)]));
   const workers = PEER_WORKERS.map((name) => peerWorkerOptions(dir, name, configs[name]));
-  const mf = new Miniflare({ ...LOOPBACK, workers });
+  const mf = new Miniflare({ ...LOOPBACK, ...options, workers });
   const url = await readyUrl(mf);
   for (const [name, entries] of Object.entries(peerSeed())) {
     const { binding } = configs[name].kv_namespaces[0];
