@@ -22,6 +22,7 @@ import {
   startOursWithAssets,
   startOursWithLimiter,
   startPeer,
+  startPeerUsersDirect,
 } from "./systems.mjs";
 import { WRK, runWrk, wrkSettings } from "./wrk.mjs";
 import { cpuMillis, workerdChildren } from "./cpu.mjs";
@@ -70,6 +71,8 @@ async function main() {
     gateway: {
       through: results[`ours ${DIRECT.route}`],
       direct: results[`direct ${DIRECT.route}`],
+      peerThrough: results[`peer ${DIRECT.route}`],
+      peerDirect: results[`peer-direct ${DIRECT.route}`],
       limited: results[`limited ${DIRECT.route}`],
     },
     favorites: results[`ours ${FAVORITES_ROUTE.route}`],
@@ -90,17 +93,18 @@ async function main() {
   log(`written to ${writeResults(run)} (${((performance.now() - started) / 1000).toFixed(0)} s in bench.mjs)`);
 }
 
-/** Starts both systems and our users worker alone; seeds; checks every target once. */
+/** Starts both systems and each side's users worker alone; seeds; checks every target once. */
 async function prepareLoad() {
-  log("starting both systems, and our users worker on its own");
+  log("starting both systems, and each side's users worker on its own");
   const ours = await track(startOurs());
   const peer = await track(startPeerHere());
   const direct = await track(startOurUsersDirect());
+  const peerDirect = await track(startPeerUsersDirect(PEER_DIR));
   const limited = await track(startOursWithLimiter());
   const assets = await track(startOursWithAssets());
   const before = BEFORE_DIR && (await track(startEarlier(BEFORE_DIR)));
   await seedFavorites(ours);
-  const targets = loadTargets({ ours, peer, direct, limited, assets, before });
+  const targets = loadTargets({ ours, peer, direct, peerDirect, limited, assets, before });
   await checkStatuses(targets);
   return targets;
 }
@@ -110,7 +114,7 @@ function startPeerHere() {
 }
 
 /** What wrk drives: each shared route on both sides, then ours alone. */
-function loadTargets({ ours, peer, direct, limited, assets, before }) {
+function loadTargets({ ours, peer, direct, peerDirect, limited, assets, before }) {
   const target = (side, system, route) => ({
     side,
     key: `${side} ${route.route}`,
@@ -121,6 +125,7 @@ function loadTargets({ ours, peer, direct, limited, assets, before }) {
   return [
     ...ROUTES.flatMap((route) => [target("ours", ours, route), target("peer", peer, route)]),
     target("direct", direct, DIRECT),
+    target("peer-direct", peerDirect, DIRECT),
     target("limited", limited, DIRECT),
     target("assets", assets, DIRECT),
     target("ours", ours, FAVORITES_ROUTE),

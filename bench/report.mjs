@@ -95,13 +95,27 @@ function beforeTable({ ref, routes }) {
   return [...header, ...rows].join("\n");
 }
 
+function gatewayCost(through, direct) {
+  return `${ms(through.p50)} through / ${ms(direct.p50)} direct = ${fixed(through.p50 / direct.p50, 2)}×`;
+}
+
+function gatewayCpu(through, direct) {
+  return `${ms(through.cpu, 3)} − ${ms(direct.cpu, 3)} = ${ms(through.cpu - direct.cpu, 3)}`;
+}
+
 function measureTable({ gateway, favorites, assets, sizes, coldStart }) {
   const rows = [
     [
       "gateway cost, GET /users/1 p50",
-      `${ms(gateway.through.p50)} through the gateway / ${ms(gateway.direct.p50)} direct = ${fixed(gateway.through.p50 / gateway.direct.p50, 2)}×`,
-      "–",
-      `req/s ${rate(gateway.through.rps)} through the gateway, ${rate(gateway.direct.rps)} direct to users`,
+      gatewayCost(gateway.through, gateway.direct),
+      gatewayCost(gateway.peerThrough, gateway.peerDirect),
+      `req/s through the gateway / direct to users: ours ${rate(gateway.through.rps)} / ${rate(gateway.direct.rps)}, peer ${rate(gateway.peerThrough.rps)} / ${rate(gateway.peerDirect.rps)}`,
+    ],
+    [
+      "gateway cost, GET /users/1 workerd CPU/req",
+      gatewayCpu(gateway.through, gateway.direct),
+      gatewayCpu(gateway.peerThrough, gateway.peerDirect),
+      "through the gateway − direct to users: what the gateway hop adds (its worker, one more service call in workerd)",
     ],
     [
       "rate limiter bound (Miniflare's simulation), GET /users/1",

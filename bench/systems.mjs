@@ -60,9 +60,19 @@ export async function startOurUsersDirect() {
 }
 
 /** The peer, from its toml files and the bundles in `<dir>/dist/` (`options`: more Miniflare options). */
-export async function startPeer(dir, options = {}) {
-  const configs = Object.fromEntries(PEER_WORKERS.map((name) => [name, peerConfig(dir, name)]));
-  const workers = PEER_WORKERS.map((name) => peerWorkerOptions(dir, name, configs[name]));
+export function startPeer(dir, options = {}) {
+  return startPeerWorkers(dir, PEER_WORKERS, options);
+}
+
+/** The peer's users worker (and products, which it calls), with no gateway in front. */
+export function startPeerUsersDirect(dir) {
+  return startPeerWorkers(dir, ["users", "products"]);
+}
+
+/** The peer's workers `names`, the first one answering on the port, seeded. */
+async function startPeerWorkers(dir, names, options = {}) {
+  const configs = Object.fromEntries(names.map((name) => [name, peerConfig(dir, name)]));
+  const workers = names.map((name) => peerWorkerOptions(dir, name, configs[name]));
   const mf = new Miniflare({ ...LOOPBACK, ...options, workers });
   const url = await readyUrl(mf);
   for (const [name, entries] of Object.entries(peerSeed())) {
