@@ -17,23 +17,29 @@ use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(inline_js = r#"
 let settle, drain;
+let generation = 0;
 const pending = new Map();
 // Once per (re)instantiated Wasm instance: requests still pending belong to
-// an instance that trapped, and nothing will settle them any more.
+// an instance that trapped, and nothing will settle them any more; nor may
+// their promises settle into the new instance, whose slots reuse the ids.
 export function install(settleCallback, drainCallback) {
   failAll(new Error("the Wasm instance was reset"));
+  generation++;
   settle = settleCallback;
   drain = drainCallback;
 }
 export function awaitPromise(promise, slot) {
-  promise.then((value) => deliver(slot, true, value), (error) => deliver(slot, false, error));
+  const born = generation;
+  const deliver = (ok, value) => {
+    if (born === generation) settleOrFail(slot, ok, value);
+  };
+  promise.then((value) => deliver(true, value), (error) => deliver(false, error));
 }
-function deliver(slot, ok, value) {
+function settleOrFail(slot, ok, value) {
   try {
     settle(slot, ok, value);
   } catch (error) {
-    // Only a trap gets here: the instance is gone with every task in it.
-    failAll(error);
+    instanceLost(error);
     throw error;
   }
 }
@@ -51,10 +57,17 @@ export function scheduleDrain() {
     try {
       drain();
     } catch (error) {
-      failAll(error);
+      instanceLost(error);
       throw error;
     }
   });
+}
+// Only a trap gets here: the instance is gone with every task in it. A
+// panic has already asked for a reset; any other trap asks here, as the
+// entry would for a trap it sees (runtime.js).
+function instanceLost(error) {
+  (globalThis.__worker_init_state ??= { criticalError: false, instanceId: 0 }).criticalError = true;
+  failAll(error);
 }
 function failAll(error) {
   for (const { reject } of pending.values()) reject(error);
