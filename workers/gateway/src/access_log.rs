@@ -1,5 +1,6 @@
-//! One JSON line per request. It names the caller by key label or address,
-//! never by key, and carries no header values or bodies.
+//! One JSON line per request. It names the caller by key label, token
+//! subject or address, never by key or token, and carries no header values
+//! or bodies.
 
 use serde::Serialize;
 

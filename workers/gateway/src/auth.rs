@@ -99,9 +99,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     difference == 0
 }
 
-/// Writes need a key; reads are public.
+/// Reads (GET, HEAD, OPTIONS) are public; every other method, known or
+/// not, needs a key.
 pub fn needs_key(method: &str) -> bool {
-    matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
+    !matches!(method, "GET" | "HEAD" | "OPTIONS")
 }
 
 /// `Ok` when the request may go on: a read (refused credentials make it
@@ -239,10 +240,12 @@ mod tests {
     }
 
     #[test]
-    fn only_writes_need_a_key_and_401_says_bearer() {
-        assert!(["POST", "PUT", "PATCH", "DELETE"]
-            .iter()
-            .all(|m| needs_key(m)));
+    fn every_method_but_the_safe_ones_needs_a_key_and_401_says_bearer() {
+        assert!(
+            ["POST", "PUT", "PATCH", "DELETE", "PURGE", "patch", "PROPFIND"]
+                .iter()
+                .all(|m| needs_key(m))
+        );
         assert!(!["GET", "HEAD", "OPTIONS"].iter().any(|m| needs_key(m)));
         assert_eq!(
             unauthorized(false).headers,

@@ -63,7 +63,7 @@ mod glue {
             url: &url,
             method: &inbound.method,
             from: Some(&inbound.headers),
-            drop: not_forwarded(connection.as_deref()),
+            drop: not_forwarded(connection.as_deref(), false),
             set: inbound.next_hop(),
             body: JsValue::UNDEFINED,
         };

@@ -7,6 +7,7 @@ use crate::headers::ContentPolicy;
 use crate::routes::{self, Destination, Upstream};
 use crate::settings::Settings;
 use crate::{body_limit, cors, docs, headers, health, rate_limit, upstream, OPENAPI_JSON};
+use common::glue::describe;
 use common::glue::env::{var, Env};
 use common::glue::platform::now_millis;
 use common::glue::request::header;
@@ -138,7 +139,7 @@ impl<'a> Exchange<'a> {
             url: &self.inbound.url,
             method: &self.inbound.method,
             from: Some(&self.inbound.headers),
-            drop: headers::not_forwarded(connection.as_deref()),
+            drop: headers::not_forwarded(connection.as_deref(), body.is_some()),
             set,
             body: body.unwrap_or(JsValue::UNDEFINED),
         };
@@ -157,10 +158,8 @@ impl<'a> Exchange<'a> {
             body_limit::discard_unread(&self.inbound, problem.status).await;
         }
         let answer = outcome.unwrap_or_else(|problem| Answer::Own(self.problem_reply(&problem)));
-        self.render(answer).or_else(|error| {
-            common::console_error!("the answer could not be built: {}", describe(&error));
-            self.render(Answer::Own(self.problem_reply(&internal(error))))
-        })
+        self.render(answer)
+            .or_else(|error| self.render(Answer::Own(self.problem_reply(&internal(error)))))
     }
 
     fn render(&self, answer: Answer) -> Result<Response, JsValue> {
@@ -228,13 +227,9 @@ impl<'a> Exchange<'a> {
     }
 }
 
-fn describe(error: &JsValue) -> String {
-    common::glue::describe(error)
-}
-
 /// A runtime call the gateway relies on failed: a 500 problem, logged.
 fn internal(error: JsValue) -> Problem {
-    common::console_error!("runtime call failed: {}", describe(&error));
+    common::console_error!("the answer could not be built: {}", describe(&error));
     Problem::new(
         500,
         "internal",

@@ -76,11 +76,15 @@ pub fn is_header_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-/// The names a forwarded request leaves out: the fixed ones and those
-/// its `Connection` header lists.
-pub fn not_forwarded(connection: Option<&str>) -> Vec<&str> {
+/// The names a forwarded request leaves out: the fixed ones, those its
+/// `Connection` header lists, and the body's length when no body goes on
+/// (a GET or HEAD that came with one).
+pub fn not_forwarded(connection: Option<&str>, sends_body: bool) -> Vec<&str> {
     let mut names = NOT_FORWARDED.to_vec();
     names.extend(connection.into_iter().flat_map(connection_options));
+    if !sends_body {
+        names.push("content-length");
+    }
     names
 }
 
@@ -160,10 +164,16 @@ mod tests {
 
     #[test]
     fn what_connection_lists_stays_behind_too() {
-        let names = not_forwarded(Some("X-Hop, bad name("));
+        let names = not_forwarded(Some("X-Hop, bad name("), true);
         assert!(names.contains(&"X-Hop") && names.contains(&"authorization"));
         assert!(!names.contains(&"bad name("));
-        assert_eq!(not_forwarded(None).len(), NOT_FORWARDED.len());
+        assert_eq!(not_forwarded(None, true).len(), NOT_FORWARDED.len());
+    }
+
+    #[test]
+    fn a_body_left_behind_takes_its_length_with_it() {
+        assert!(!not_forwarded(None, true).contains(&"content-length"));
+        assert!(not_forwarded(None, false).contains(&"content-length"));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! A small JSON reader for JWT headers and claims and for JWK sets.
+//! A small JSON reader for JWT headers and claims, JWK sets and the
+//! services' `/health` answers.
 //! serde_json's deserializer (with its float parser and error formatting)
 //! would add about 50 KiB gzip to the gateway; these documents need only
 //! objects, arrays, strings and plain numbers.

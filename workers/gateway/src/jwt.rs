@@ -209,7 +209,7 @@ pub enum JwtRejection {
     WrongAudience,
     /// No `sub`, or one too long to name a caller.
     MissingSubject,
-    /// The JWT settings are invalid; see the log at start.
+    /// The JWT settings are invalid (logged with each token refused for it).
     Misconfigured,
 }
 

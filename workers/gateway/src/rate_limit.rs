@@ -1,6 +1,7 @@
 //! Rate limiting with the Workers Rate Limiting binding: every request
 //! counts against its client address, refused ones included; a request
-//! with a valid key counts against that key's label as well.
+//! whose credentials proved an identity (a key's label, or a token's
+//! `sub`) counts against that identity as well.
 
 use common::Problem;
 

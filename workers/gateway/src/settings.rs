@@ -4,6 +4,10 @@
 use crate::breaker::BreakerPolicy;
 use crate::cors::CorsPolicy;
 use crate::upstream::UpstreamPolicy;
+use common::deadline::LONGEST_BUDGET_MS;
+
+/// The longest a breaker stays open before its trial call.
+const LONGEST_COOLDOWN_MS: u64 = 3_600_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -15,22 +19,23 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
-        let number = |name: &str, default: u64| {
+        let number = |name: &str, default: u64, most: u64| {
             var(name)
                 .and_then(|v| v.trim().parse().ok())
                 .filter(|n| *n > 0)
                 .unwrap_or(default)
+                .min(most)
         };
         Self {
             cors: CorsPolicy::from_list(&var("ALLOWED_ORIGINS").unwrap_or_default()),
             upstream: UpstreamPolicy {
-                timeout_ms: number("UPSTREAM_TIMEOUT_MS", 3000),
+                timeout_ms: number("UPSTREAM_TIMEOUT_MS", 3000, LONGEST_BUDGET_MS),
                 breaker: BreakerPolicy {
-                    threshold: u32::try_from(number("BREAKER_THRESHOLD", 5)).unwrap_or(u32::MAX),
-                    cooldown_ms: number("BREAKER_COOLDOWN_MS", 10_000),
+                    threshold: number("BREAKER_THRESHOLD", 5, u32::MAX.into()) as u32,
+                    cooldown_ms: number("BREAKER_COOLDOWN_MS", 10_000, LONGEST_COOLDOWN_MS),
                 },
             },
-            rate_limit_period_secs: number("RATE_LIMIT_PERIOD_SECS", 60),
+            rate_limit_period_secs: number("RATE_LIMIT_PERIOD_SECS", 60, u32::MAX.into()),
         }
     }
 }
@@ -76,5 +81,17 @@ mod tests {
         assert_eq!(s.upstream.breaker.cooldown_ms, 500);
         assert_eq!(s.rate_limit_period_secs, 10);
         assert!(s.cors.is_enabled());
+    }
+
+    #[test]
+    fn times_are_capped_so_that_adding_them_to_the_clock_cannot_overflow() {
+        let s = settings(&[
+            ("UPSTREAM_TIMEOUT_MS", "18446744073709551615"),
+            ("BREAKER_COOLDOWN_MS", "18446744073709551615"),
+            ("BREAKER_THRESHOLD", "99999999999"),
+        ]);
+        assert_eq!(s.upstream.timeout_ms, LONGEST_BUDGET_MS);
+        assert_eq!(s.upstream.breaker.cooldown_ms, LONGEST_COOLDOWN_MS);
+        assert_eq!(s.upstream.breaker.threshold, u32::MAX);
     }
 }

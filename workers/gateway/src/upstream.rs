@@ -98,7 +98,8 @@ mod glue {
 
     thread_local! {
         /// Per isolate: each isolate learns about a failing service on its own.
-        static BREAKERS: RefCell<[Breaker; 2]> = RefCell::new([Breaker::default(); 2]);
+        static BREAKERS: RefCell<[Breaker; Upstream::ALL.len()]> =
+            RefCell::new([Breaker::default(); Upstream::ALL.len()]);
     }
 
     fn with_breaker<T>(upstream: Upstream, f: impl FnOnce(&mut Breaker) -> T) -> T {
