@@ -33,6 +33,9 @@ use wasm_bindgen::prelude::*;
 /// longest while the queue stays away.
 const RESEND_FIRST_MS: u64 = 1_000;
 const RESEND_LONGEST_MS: u64 = 60_000;
+/// The longest a write's answer waits for its event to be sent: a queue
+/// that is slow or down delays the answer by no more than this.
+const SEND_BEFORE_ANSWER_MS: u64 = 500;
 
 #[wasm_bindgen]
 pub struct ProductWriter(Rc<Writer>);
@@ -72,7 +75,9 @@ struct Writer {
     storage: ObjectStorage,
     env: Env,
     writing: Mutex<()>,
-    /// One delivery of the outbox at a time: none sends an event twice.
+    /// One delivery of the outbox at a time. An event whose send was cut
+    /// short by its budget may go again with the next delivery; the
+    /// consumer applies it once.
     sending: Mutex<()>,
     resend_after_ms: Cell<u64>,
 }
@@ -83,7 +88,8 @@ impl Writer {
             let reply = self.write(inbound, command).await?;
             // The event goes out before the answer when the queue takes it in
             // time; else the outbox keeps it for the alarm.
-            self.send_events(inbound.remaining_ms()).await;
+            let budget = inbound.remaining_ms().min(SEND_BEFORE_ANSWER_MS);
+            self.send_events(budget).await;
             Ok(reply)
         })
         .await
@@ -122,9 +128,12 @@ impl Writer {
     /// Sends the outbox on within `budget_ms`; what the queue refuses (or
     /// does not take in time) waits for an alarm.
     async fn send_events(&self, budget_ms: u64) {
-        let _turn = self.sending.lock().await;
         let queue = Queue { env: &self.env };
-        match within(budget_ms, deliver(&self.journal, &queue)).await {
+        let delivery = async {
+            let _turn = self.sending.lock().await;
+            deliver(&self.journal, &queue).await
+        };
+        match within(budget_ms, delivery).await {
             Some(Ok(true)) => self.resend_after_ms.set(RESEND_FIRST_MS),
             Some(Ok(false) | Err(_)) | None => {
                 let wait = self.resend_after_ms.get();
