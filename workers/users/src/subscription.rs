@@ -5,10 +5,11 @@
 
 use crate::consumer::{handling, remove_everywhere, Favourers, Handling};
 use crate::fans::{FansAnswer, FansRequest};
-use crate::objects::{FansClient, FANS};
+use crate::objects::{FansClient, FANS, WRITE};
 use crate::writer::{UserCommand, UserWrite};
 use crate::{DEAD_LETTERS, WRITERS};
 use common::events::ProductEvent;
+use common::glue::describe;
 use common::glue::durable::call_object;
 use common::glue::env::Env;
 use common::glue::kv::KvStore;
@@ -76,16 +77,7 @@ async fn handle(env: &Env, message: &Message, body: &str) -> Option<ProductEvent
         }
         Handling::RemoveEverywhere { product, version } => {
             let event: ProductEvent = serde_json::from_str(body).ok()?;
-            let Ok(inbound) =
-                Inbound::internal(FANS, Some(&event.request_id), event.traceparent.as_deref())
-            else {
-                retry(message);
-                return None;
-            };
-            let favourers = Objects {
-                env,
-                inbound: &inbound,
-            };
+            let favourers = Objects { env, event: &event };
             match remove_everywhere(&favourers, &product, version).await {
                 Ok(count) => {
                     common::console_log!(
@@ -129,7 +121,18 @@ async fn note_progress(env: &Env, event: &ProductEvent) {
 
 struct Objects<'a> {
     env: &'a Env,
-    inbound: &'a Inbound,
+    event: &'a ProductEvent,
+}
+
+impl Objects<'_> {
+    /// A request of its own for each object call, carrying the event's
+    /// request id and trace: each call has the whole default budget, so a
+    /// product with many fans is not cut short by one shared deadline.
+    fn inbound(&self, url: &str) -> Result<Inbound, StoreError> {
+        let event = self.event;
+        Inbound::internal(url, Some(&event.request_id), event.traceparent.as_deref())
+            .map_err(|error| StoreError(format!("no request: {}", describe(&error))))
+    }
 }
 
 impl Favourers for Objects<'_> {
@@ -142,9 +145,10 @@ impl Favourers for Objects<'_> {
             product: product.clone(),
             version,
         };
+        let inbound = self.inbound(FANS)?;
         let fans = FansClient {
             env: self.env,
-            inbound: self.inbound,
+            inbound: &inbound,
         };
         match fans.ask(&request).await? {
             FansAnswer::Fans(fans) => Ok(fans),
@@ -164,7 +168,8 @@ impl Favourers for Objects<'_> {
             },
         };
         let name = user.to_string();
-        let response = call_object(self.env, WRITERS, &name, self.inbound, &write)
+        let inbound = self.inbound(WRITE)?;
+        let response = call_object(self.env, WRITERS, &name, &inbound, &write)
             .await
             .map_err(|problem| StoreError(problem.detail))?;
         match response.status() {

@@ -15,3 +15,6 @@ pub const HAS_EMAIL: &str = "https://object/has-email";
 pub const CLAIM: &str = "https://object/claim";
 /// The internal URL of a product object's requests.
 pub const FANS: &str = "https://object/fans";
+/// The internal URL of a write a user's writer makes for the service
+/// itself (the queue consumer's removals).
+pub const WRITE: &str = "https://object/write";
