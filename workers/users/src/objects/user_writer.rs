@@ -90,11 +90,15 @@ impl Object {
 
     /// Answered from the committed record and the write in progress,
     /// without taking the writing turn: an address object may ask while
-    /// this writer waits on it.
+    /// this writer waits on it. A pending write with no write running was
+    /// interrupted, and the next request undoes it: it holds no address.
     async fn has_email(&self, owner: &ResourceId, email: &Email) -> Result<Reply, Problem> {
         let unavailable = |_| Problem::unavailable("storage is unavailable");
         let key = User::COLLECTION.key(owner);
-        let pending = self.journal.pending().map_err(unavailable)?;
+        let pending = match self.writing.try_lock() {
+            Some(_idle) => None,
+            None => self.journal.pending().map_err(unavailable)?,
+        };
         let writing = pending
             .iter()
             .flatten()
