@@ -119,7 +119,8 @@ impl<S: ClaimStore, H: Holders> Claims<'_, S, H> {
             since_ms: now_ms,
         };
         match self.current(email).await? {
-            Some(claim) if claim.owner == owner => return Ok(ClaimAnswer::Granted),
+            Some(claim) if claim.owner == owner && claim.held => return Ok(ClaimAnswer::Granted),
+            Some(claim) if claim.owner == owner => {}
             Some(claim) if self.is_fresh(&claim, now_ms) => return Ok(ClaimAnswer::Taken),
             Some(claim) if self.holders.has_email(&claim.owner, email).await? => {
                 self.hold(email, claim).await?;
@@ -391,6 +392,24 @@ mod tests {
             assert_eq!(
                 c.handle(claim("b"), TTL + 1).await.unwrap(),
                 ClaimAnswer::Granted
+            );
+        });
+    }
+
+    #[test]
+    fn the_same_owner_claiming_again_starts_its_pending_claim_afresh() {
+        let (store, users) = (Store::default(), Users::default());
+        run(&store, &users, async |c| {
+            c.handle(claim("a"), 0).await.unwrap();
+            let retried = 5 * TTL;
+            assert_eq!(
+                c.handle(claim("a"), retried).await.unwrap(),
+                ClaimAnswer::Granted
+            );
+            assert_eq!(
+                c.expire(&email(), retried + 1).await.unwrap(),
+                Some(retried + TTL),
+                "the retry's claim is fresh: the alarm waits for it"
             );
         });
     }
