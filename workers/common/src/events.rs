@@ -15,9 +15,9 @@ pub enum ProductEventKind {
     Deleted,
 }
 
-/// A committed change to one product.
+/// A committed change to one product. Fields a newer producer adds are
+/// ignored, so that a rolling deploy does not dead-letter its events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ProductEvent {
     /// Unique per event (a UUID): what a consumer deduplicates on.
     pub id: String,
@@ -87,8 +87,15 @@ mod tests {
         for bad in ["{}", r#"{"type":"product.exploded"}"#, r#"[1,2]"#] {
             assert!(serde_json::from_str::<ProductEvent>(bad).is_err(), "{bad}");
         }
-        let mut extra = serde_json::to_value(event()).unwrap();
-        extra["surprise"] = true.into();
-        assert!(serde_json::from_value::<ProductEvent>(extra).is_err());
+    }
+
+    #[test]
+    fn a_field_a_newer_producer_adds_is_ignored() {
+        let mut newer = serde_json::to_value(event()).unwrap();
+        newer["surprise"] = true.into();
+        assert_eq!(
+            serde_json::from_value::<ProductEvent>(newer).unwrap(),
+            event()
+        );
     }
 }
