@@ -1,7 +1,8 @@
 //! What a write does to one record, by the rules both services share:
 //! create, replace (PUT), patch (PATCH) and delete, with `If-Match`
-//! compared with the committed version. Pure: the writer object loads the
-//! committed JSON, asks `edit` what to do, and writes what it answers.
+//! compared with the committed version. `edit` is pure: the writer object
+//! loads the committed JSON, asks it what to do, and `write_one` writes
+//! what it answers through the journal.
 
 use crate::collection::Collection;
 use crate::etag::{etag_of, if_match, representation};

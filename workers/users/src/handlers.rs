@@ -183,7 +183,7 @@ async fn check_product(inbound: &Inbound, env: &Env, product: &ResourceId) -> Pr
 
 /// A GET to the products service, with this request's id and trace, its
 /// whole exchange (body included) bounded by `PRODUCTS_TIMEOUT_MS` and by
-/// the request's time less what its own answer (and write) needs.
+/// the request's time less what its own answer needs.
 async fn ask_products(
     inbound: &Inbound,
     env: &Env,

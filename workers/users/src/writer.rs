@@ -136,6 +136,9 @@ impl<S: JournalStorage, K: KeyValue, C: EmailClaims, F: ProductFans> UserWriter<
                 Err(_) => return Err(UserError::ClaimsUnavailable),
             }
         }
+        if changes.is_empty() {
+            return Ok(edited.reply(id));
+        }
         if let Err(error) = self.journal.write(&changes).await {
             if let Some(email) = taking {
                 let _ = self.claims.release(email, id).await;
@@ -229,9 +232,10 @@ impl<S: JournalStorage, K: KeyValue, C: EmailClaims, F: ProductFans> UserWriter<
     }
 }
 
-/// What a user's writer answers an address object that asks whether the
-/// user has `email`: from the committed record, without waiting for a
-/// write in progress (which may itself be waiting on that object).
+/// Whether a stored user record (committed, or that of a write in
+/// progress) has `email`: what a user's writer answers an address object
+/// that asks, without waiting for the write (which may itself be waiting
+/// on that object).
 pub fn has_email(committed_user: Option<&str>, email: &Email) -> bool {
     committed_user
         .and_then(|json| serde_json::from_str::<User>(json).ok())

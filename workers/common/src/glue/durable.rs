@@ -33,7 +33,7 @@ extern "C" {
     pub type ObjectStorage;
 
     #[wasm_bindgen(method, getter)]
-    fn sql(this: &ObjectStorage) -> SqlStorage;
+    pub fn sql(this: &ObjectStorage) -> SqlStorage;
 
     #[wasm_bindgen(method, catch, js_name = setAlarm)]
     fn set_alarm_at(this: &ObjectStorage, at_millis: f64) -> Result<Promise, JsValue>;
@@ -52,10 +52,6 @@ extern "C" {
 }
 
 impl ObjectStorage {
-    pub fn sql_storage(&self) -> SqlStorage {
-        self.sql()
-    }
-
     /// Asks for the object's `alarm` at `at_millis` (since the epoch).
     pub async fn set_alarm(&self, at_millis: u64) -> Result<(), StoreError> {
         let set = self.set_alarm_at(at_millis as f64).map_err(sql_failure)?;
@@ -71,6 +67,15 @@ pub enum SqlValue<'a> {
 }
 
 impl SqlStorage {
+    /// Runs an object's `CREATE TABLE IF NOT EXISTS` statements. A failure
+    /// is logged (as every failed `exec` is), and the statements that need
+    /// the table then fail and say so.
+    pub fn create_tables(&self, statements: &[&str]) {
+        for statement in statements {
+            let _ = self.exec(statement, &[]);
+        }
+    }
+
     /// Runs a statement; every row it answers, as objects by column name.
     pub fn exec(&self, query: &str, bindings: &[SqlValue]) -> Result<Vec<SqlRow>, StoreError> {
         let values: Array = bindings
@@ -111,7 +116,7 @@ pub fn object_unavailable(why: &str) -> Problem {
         .with_header("Retry-After", "1")
 }
 
-/// Sends `command` to the object `name` of namespace `binding`, for the
+/// Sends `command` to the object `name` of namespace `binding_name`, for the
 /// request `inbound` (its URL, id, trace and `If-Match` go along): the
 /// object's answer, or 503 when there is none.
 pub async fn call_object<C: Serialize>(
@@ -158,7 +163,7 @@ pub fn object_timed_out() -> Problem {
     )
 }
 
-/// Asks the object `name` of namespace `binding` something at `url` (an
+/// Asks the object `name` of namespace `binding_name` something at `url` (an
 /// internal path of its own) and reads its JSON answer, body included
 /// within the request's time.
 pub async fn ask_object<C: Serialize, A: DeserializeOwned>(
@@ -282,18 +287,12 @@ fn sql_failure(error: impl Into<JsValue>) -> StoreError {
 impl SqlJournal {
     pub fn open(storage: &ObjectStorage) -> Self {
         let sql = storage.sql();
-        for statement in [
+        sql.create_tables(&[
             "CREATE TABLE IF NOT EXISTS committed (key TEXT PRIMARY KEY, value TEXT)",
             "CREATE TABLE IF NOT EXISTS pending (id INTEGER PRIMARY KEY CHECK (id = 1), changes TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS outbox (sequence INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL)",
-        ] {
-            let _ = sql.exec(statement, &[]);
-        }
+        ]);
         Self { sql }
-    }
-
-    pub fn sql(&self) -> &SqlStorage {
-        &self.sql
     }
 
     fn set(&self, key: &str, value: Option<&str>) -> Result<(), StoreError> {

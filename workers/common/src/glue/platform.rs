@@ -1,6 +1,6 @@
 //! The runtime's clock and randomness, and what happens at start: a panic
 //! is reported and marks the instance for a reset before the next call
-//! (the entry, `scripts/runtime.js`, does the reset), and an abort makes
+//! (the entry, `workers/common/js/runtime.js`, does the reset), and an abort makes
 //! wasm-bindgen re-instantiate the module.
 
 use crate::id::uuid_v4;

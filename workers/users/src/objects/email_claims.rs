@@ -35,12 +35,11 @@ impl EmailClaims {
     #[wasm_bindgen(constructor)]
     pub fn new(state: DurableObjectState, env: Env) -> Self {
         let storage = state.storage();
-        let sql = storage.sql_storage();
-        let _ = sql.exec(
+        let sql = storage.sql();
+        sql.create_tables(&[
             "CREATE TABLE IF NOT EXISTS claim (id INTEGER PRIMARY KEY CHECK (id = 1), \
              email TEXT NOT NULL, owner TEXT, held INTEGER NOT NULL, since INTEGER NOT NULL)",
-            &[],
-        );
+        ]);
         Self(Rc::new(Object {
             storage,
             sql,

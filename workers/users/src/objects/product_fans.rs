@@ -18,13 +18,11 @@ pub struct ProductFans(Rc<SqlStorage>);
 impl ProductFans {
     #[wasm_bindgen(constructor)]
     pub fn new(state: DurableObjectState, _env: Env) -> Self {
-        let sql = state.storage().sql_storage();
-        for statement in [
+        let sql = state.storage().sql();
+        sql.create_tables(&[
             "CREATE TABLE IF NOT EXISTS fans (user TEXT PRIMARY KEY)",
             "CREATE TABLE IF NOT EXISTS product (id INTEGER PRIMARY KEY CHECK (id = 1), deleted_version INTEGER)",
-        ] {
-            let _ = sql.exec(statement, &[]);
-        }
+        ]);
         Self(Rc::new(sql))
     }
 
