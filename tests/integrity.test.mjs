@@ -33,7 +33,8 @@ import {
 } from "./support/integrity.mjs";
 
 const RUN = randomUUID().slice(0, 8);
-const NO_RATE_LIMIT = { gateway: { RATE_LIMITER: { limit: 1_000_000 } } };
+/** The races send more than one client may in a minute: they come from this many (the shipped limit holds). */
+const CALLERS = { callers: 16 };
 const RACERS = 50;
 const ROUNDS = 4;
 /**
@@ -64,7 +65,7 @@ function assertNoContent(res, context) {
 // ================================================================ races
 
 describe("concurrent writes in one isolate (races across isolates or locations are not staged here)", () => {
-  const suite = suiteSystem({ ratelimits: NO_RATE_LIMIT });
+  const suite = suiteSystem({}, CALLERS);
   const { request } = suite;
 
   test(`${ROUNDS} rounds of ${RACERS} concurrent POST /users with one email in mixed case: one 201, ${RACERS - 1} 409s, one user, one index entry`, async () => {
@@ -157,7 +158,7 @@ describe("concurrent writes in one isolate (races across isolates or locations a
 // ================================================================ favourites
 
 describe("favourites written at once are all kept (one isolate)", () => {
-  const suite = suiteSystem({ ratelimits: NO_RATE_LIMIT });
+  const suite = suiteSystem({}, CALLERS);
   const { request } = suite;
   const MAX = 100;
   const products = [];
@@ -262,7 +263,7 @@ describe("favourites written at once are all kept (one isolate)", () => {
 // ================================================================ addresses
 
 describe("email addresses change hands without deadlock or double ownership (one isolate)", () => {
-  const suite = suiteSystem({ ratelimits: NO_RATE_LIMIT });
+  const suite = suiteSystem({}, CALLERS);
   const { request } = suite;
   /** A fresh address, lower-case (as the index keys it). */
   const address = (tag) => `${tag}-${RUN}-${randomUUID().slice(0, 6)}@example.com`.toLowerCase();
@@ -433,7 +434,7 @@ describe("list cursors: only those the service handed out open", () => {
 // ================================================================ corrupt records
 
 describe("a stored record that no longer decodes is skipped from pages and batches, and a 500 naming it when read alone", () => {
-  const suite = suiteSystem({ ratelimits: NO_RATE_LIMIT });
+  const suite = suiteSystem({}, CALLERS);
   const { request } = suite;
   const stamp = "2026-01-01T00:00:00.000Z";
   const badUser = JSON.stringify({ id: "bad", name: "Broken", email: "not-an-address", created_at: stamp, updated_at: stamp });
@@ -522,7 +523,7 @@ describe("a stored record that no longer decodes is skipped from pages and batch
 
 describe("a claim left pending is settled by its alarm after EMAIL_CLAIM_TTL_MS (shortened to 2 s for these tests)", () => {
   const TTL_MS = 2000;
-  const suite = suiteSystem({ ratelimits: NO_RATE_LIMIT, vars: { users: { EMAIL_CLAIM_TTL_MS: String(TTL_MS) } } });
+  const suite = suiteSystem({ vars: { users: { EMAIL_CLAIM_TTL_MS: String(TTL_MS) } } }, CALLERS);
   const { request } = suite;
 
   // A writer that claimed an address and then never came back (its
@@ -617,9 +618,7 @@ describe("a claim left pending is settled by its alarm after EMAIL_CLAIM_TTL_MS 
  */
 function describeUnavailable({ title, worker, binding, className, kvBinding, writes, reads, detail, status = 503, also }) {
   describe(title, () => {
-    const suite = suiteSystem(
-      failingObject(worker, binding, className, { ratelimits: NO_RATE_LIMIT }),
-    );
+    const suite = suiteSystem(failingObject(worker, binding, className), CALLERS);
     const { request } = suite;
     let wrote = false;
 
@@ -787,7 +786,7 @@ export default { fetch: () => new Response("no such route", { status: 404 }) };
 });
 
 describe("one address, one user, whatever EMAIL_CLAIM_TTL_MS is (shortened to 1 ms for this test)", () => {
-  const suite = suiteSystem({ ratelimits: NO_RATE_LIMIT, vars: { users: { EMAIL_CLAIM_TTL_MS: "1" } } });
+  const suite = suiteSystem({ vars: { users: { EMAIL_CLAIM_TTL_MS: "1" } } }, CALLERS);
 
   // A pending claim past its TTL is given to the next claimer when its
   // owner's writer says the user does not have the address; the writer

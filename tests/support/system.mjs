@@ -284,6 +284,36 @@ export function client(system) {
 }
 
 
+/** The API keys of `count` callers, as label and key. */
+function callerKeys(count) {
+  return Array.from({ length: count }, (_, i) => [`caller${i + 1}`, `caller-key-${i + 1}`]);
+}
+
+/** `options` with the gateway knowing `count` more callers' keys (the dev key stays). */
+function withCallers(options, count) {
+  const keys = [devSecrets().API_KEYS, ...callerKeys(count).map(([label, key]) => `${label}:${key}`)];
+  const vars = options.vars ?? {};
+  return { ...options, vars: { ...vars, gateway: { ...vars.gateway, API_KEYS: keys.join(",") } } };
+}
+
+/**
+ * A client that sends each request as the next of `count` callers in turn,
+ * each with its own key and address (198.18.0.n), as that many clients
+ * would: each stays within the shipped rate limit, which one client
+ * sending all of it would rightly reach (gateway.test.mjs tests that).
+ */
+function crowdClient(system, count) {
+  const send = client(system);
+  const keys = callerKeys(count);
+  let next = 0;
+  return function request(method, path, options = {}) {
+    const caller = next++ % count;
+    const headers = { "cf-connecting-ip": `198.18.0.${caller + 1}`, ...options.headers };
+    if (options.auth !== false) headers.authorization ??= `Bearer ${keys[caller][1]}`;
+    return send(method, path, { ...options, headers });
+  };
+}
+
 /** Fails when any worker reported a Rust panic. */
 export function assertNoPanic(system, assert) {
   const logs = system.logs();
@@ -305,12 +335,15 @@ export function assertNoPanic(system, assert) {
  * them), called in that first hook: for options known only then, such as
  * the address of a server the hook starts.
  *
+ * `callers: n` makes `request` speak for n clients in turn (`crowdClient`),
+ * for traffic that many clients would send under the shipped rate limit.
+ *
  * Returns a handle: `system` is the running system once started, and
  * `request` a client of it (see `client`), callable once the system is up
  * (in the tests, in afterStart and in later hooks of a describe), so it may
  * be taken out at once: `const { request } = suiteSystem()`.
  */
-export function suiteSystem(options = {}, { afterStart, beforeStop } = {}) {
+export function suiteSystem(options = {}, { afterStart, beforeStop, callers = 0 } = {}) {
   let send;
   const suite = {
     system: undefined,
@@ -320,8 +353,9 @@ export function suiteSystem(options = {}, { afterStart, beforeStop } = {}) {
     },
   };
   before(async () => {
-    suite.system = await startSystem(typeof options === "function" ? await options() : options);
-    send = client(suite.system);
+    const resolved = typeof options === "function" ? await options() : options;
+    suite.system = await startSystem(callers ? withCallers(resolved, callers) : resolved);
+    send = callers ? crowdClient(suite.system, callers) : client(suite.system);
     await afterStart?.(suite);
   });
   after(async () => {
