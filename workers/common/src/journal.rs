@@ -127,6 +127,19 @@ impl<'a, S: JournalStorage, K: KeyValue> Journal<'a, S, K> {
         self.storage.commit(changes, events)
     }
 
+    /// Takes `changes` as committed at once, then applies them to KV: an
+    /// undo of a committed write that must hold even when KV refuses it.
+    /// Then the changes stay pending, and the next request's repair puts
+    /// them into KV. `Err` only when the object's own storage fails.
+    pub async fn revert(&self, changes: &[Change]) -> Result<(), StoreError> {
+        self.storage.commit(changes, &[])?;
+        self.storage.set_pending(Some(changes))?;
+        if self.apply(changes).await.is_ok() {
+            self.storage.set_pending(None)?;
+        }
+        Ok(())
+    }
+
     async fn repair(&self) -> Result<(), StoreError> {
         if let Some(unfinished) = self.storage.pending()? {
             self.restore(&unfinished).await?;
@@ -218,6 +231,21 @@ mod tests {
         );
         assert_eq!(kv.value("b").as_deref(), Some("B1"));
         assert_eq!(storage.committed_value("a"), Some(Some("A1".into())));
+        assert!(!storage.has_pending());
+    }
+
+    #[test]
+    fn a_revert_holds_even_when_kv_refuses_it_and_reaches_kv_with_the_next_request() {
+        let (storage, kv) = setup();
+        let journal = Journal::new(&storage, &kv);
+        block_on(journal.load("a")).unwrap();
+        block_on(journal.write(&[Change::put("a", "A2")])).unwrap();
+        kv.fail_next("put");
+        block_on(journal.revert(&[Change::put("a", "A1")])).unwrap();
+        assert_eq!(storage.committed_value("a"), Some(Some("A1".into())));
+        assert_eq!(kv.value("a").as_deref(), Some("A2"), "KV refused");
+        assert_eq!(block_on(journal.load("a")).unwrap().as_deref(), Some("A1"));
+        assert_eq!(kv.value("a").as_deref(), Some("A1"), "repaired");
         assert!(!storage.has_pending());
     }
 

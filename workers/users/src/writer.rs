@@ -153,7 +153,7 @@ impl<S: JournalStorage, K: KeyValue, C: EmailClaims, F: ProductFans> UserWriter<
             if let Ok(false) = self.claims.confirm(email, id).await {
                 let key = User::COLLECTION.key(id);
                 self.journal
-                    .write(&[Change {
+                    .revert(&[Change {
                         key,
                         value: committed,
                     }])
@@ -518,6 +518,61 @@ mod tests {
         let taken = Err(UserError::EmailTaken(Email::parse("c@x.io").unwrap()));
         assert_eq!(run("2", create("2", "c@x.io")), taken);
         assert_eq!(world.user("2"), None, "the create is undone");
+    }
+
+    /// Address objects that give a claim away while its write is under way,
+    /// and a KV that refuses the write's undo.
+    struct FickleWithFailingUndo<'a>(Fickle, &'a MemoryKv);
+
+    impl EmailClaims for FickleWithFailingUndo<'_> {
+        async fn claim(&self, email: &Email, owner: &ResourceId) -> Result<bool, StoreError> {
+            self.0.claim(email, owner).await
+        }
+        async fn confirm(&self, email: &Email, owner: &ResourceId) -> Result<bool, StoreError> {
+            self.1.fail_next("put");
+            self.0.confirm(email, owner).await
+        }
+        async fn release(&self, email: &Email, owner: &ResourceId) -> Result<(), StoreError> {
+            self.0.release(email, owner).await
+        }
+    }
+
+    #[test]
+    fn an_undo_kv_refuses_still_holds_and_reaches_kv_with_the_next_request() {
+        let world = World::new();
+        world.run("1", create("1", "a@x.io"), None).unwrap();
+        let claims = FickleWithFailingUndo(Fickle(Addresses::default()), &world.kv);
+        let writer = UserWriter {
+            journal: Journal::new(&world.storage, &world.kv),
+            claims: &claims,
+            fans: &world.products,
+        };
+        let write = UserWrite {
+            id: id("1"),
+            command: replace("b@x.io"),
+        };
+        let answer = block_on(writer.execute(write, None, &Timestamp::from_millis(2)));
+        assert_eq!(
+            answer,
+            Err(UserError::EmailTaken(Email::parse("b@x.io").unwrap()))
+        );
+        assert_eq!(
+            world.user("1").unwrap().email.as_str(),
+            "b@x.io",
+            "KV refused the undo"
+        );
+        world
+            .run(
+                "1",
+                UserCommand::RemoveFavorite { product: id("101") },
+                None,
+            )
+            .unwrap();
+        assert_eq!(
+            world.user("1").unwrap().email.as_str(),
+            "a@x.io",
+            "the next request put the undo into KV"
+        );
     }
 
     #[test]
