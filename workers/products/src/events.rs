@@ -7,6 +7,16 @@ use common::id::ResourceId;
 use common::time::Timestamp;
 use common::writes::Edited;
 
+/// The first wait before the outbox is tried again, doubled up to the
+/// longest while the queue stays away.
+pub const RESEND_FIRST_MS: u64 = 1_000;
+pub const RESEND_LONGEST_MS: u64 = 60_000;
+
+/// The wait after `wait_ms` when the queue refused the outbox again.
+pub fn next_resend_wait(wait_ms: u64) -> u64 {
+    wait_ms.saturating_mul(2).min(RESEND_LONGEST_MS)
+}
+
 /// What an event says about the write that caused it.
 #[derive(Debug, Clone)]
 pub struct Cause {
@@ -41,6 +51,18 @@ pub fn event_of(edited: &Edited<Product>, id: &ResourceId, cause: Cause) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_outbox_waits_1_s_then_twice_as_long_each_time_up_to_a_minute() {
+        let waits: Vec<u64> =
+            std::iter::successors(Some(RESEND_FIRST_MS), |&w| Some(next_resend_wait(w)))
+                .take(9)
+                .collect();
+        assert_eq!(
+            waits,
+            [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000, 60_000]
+        );
+    }
     use crate::domain::ProductDraft;
     use common::body::parse_object;
     use common::journal::{Journal, JournalStorage};

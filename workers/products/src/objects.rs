@@ -4,7 +4,7 @@
 //! none is lost while the queue is away: an alarm sends them later).
 
 use crate::domain::Product;
-use crate::events::{event_of, Cause};
+use crate::events::{event_of, next_resend_wait, Cause, RESEND_FIRST_MS, RESEND_LONGEST_MS};
 use crate::EVENTS;
 use common::events::ProductEvent;
 use common::glue::durable::{
@@ -29,10 +29,6 @@ use std::cell::Cell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
-/// The first wait before the outbox is tried again, doubled up to the
-/// longest while the queue stays away.
-const RESEND_FIRST_MS: u64 = 1_000;
-const RESEND_LONGEST_MS: u64 = 60_000;
 /// The longest a write's answer waits for its event to be sent: a queue
 /// that is slow or down delays the answer by no more than this.
 const SEND_BEFORE_ANSWER_MS: u64 = 500;
@@ -137,7 +133,7 @@ impl Writer {
             Some(Ok(true)) => self.resend_after_ms.set(RESEND_FIRST_MS),
             Some(Ok(false) | Err(_)) | None => {
                 let wait = self.resend_after_ms.get();
-                self.resend_after_ms.set((wait * 2).min(RESEND_LONGEST_MS));
+                self.resend_after_ms.set(next_resend_wait(wait));
                 if let Err(error) = self.storage.set_alarm(now_millis() + wait).await {
                     common::console_error!("the outbox's alarm was not set: {error}");
                 }
