@@ -86,7 +86,6 @@ describeCollectionContract({
   one: "product",
   many: "products",
   seededIds: ["101", "102"],
-  listsAtLeast: 2,
   assertItem: assertProduct,
   create: async () => {
     const { product, etag } = await createProduct();

@@ -32,7 +32,6 @@ describeCollectionContract({
   one: "user",
   many: "users",
   seededIds: ["1", "2"],
-  listsAtLeast: 1,
   assertItem: assertUser,
   create: async () => {
     const { user, etag } = await createUser();
