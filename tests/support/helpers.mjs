@@ -107,7 +107,8 @@ export async function withinOneWindow(periodSecs, neededMs) {
 
 /**
  * A POST whose body is held open: sends the headers (with `declaredLength`
- * as Content-Length) and `firstBytes` bytes, then waits. Returns
+ * as Content-Length, or chunked when it is `null`) and `firstBytes` bytes,
+ * then waits. Returns
  * `{ answer, send(bytes), close() }`: `answer` resolves with `{ status,
  * headers, text }` once the whole answer arrived (or rejects on a
  * connection error), `send` writes more of the body, `close` ends the
@@ -121,7 +122,7 @@ export function heldUpload(system, path, headers, declaredLength, firstBytes) {
     port,
     path,
     method: "POST",
-    headers: { ...headers, "content-length": String(declaredLength) },
+    headers: declaredLength === null ? headers : { ...headers, "content-length": String(declaredLength) },
     agent: false,
   });
   const answer = new Promise((resolve, reject) => {
