@@ -12,11 +12,9 @@ use common::kv::StoreError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handling {
     /// An event users has no use for: acknowledged.
-    Ignore,
-    RemoveEverywhere {
-        product: ResourceId,
-        version: u64,
-    },
+    Ignore(ProductEvent),
+    /// A deletion: the product leaves every favourites list.
+    RemoveEverywhere(ProductEvent),
     /// Not an event: straight to the dead-letter queue, never retried.
     DeadLetter(String),
 }
@@ -25,11 +23,8 @@ pub fn handling(body: &str) -> Handling {
     match serde_json::from_str::<ProductEvent>(body) {
         Err(error) => Handling::DeadLetter(format!("not a product event: {error}")),
         Ok(event) => match event.kind {
-            ProductEventKind::Deleted => Handling::RemoveEverywhere {
-                product: event.product_id,
-                version: event.version,
-            },
-            ProductEventKind::Created | ProductEventKind::Updated => Handling::Ignore,
+            ProductEventKind::Deleted => Handling::RemoveEverywhere(event),
+            ProductEventKind::Created | ProductEventKind::Updated => Handling::Ignore(event),
         },
     }
 }
@@ -94,21 +89,14 @@ mod tests {
 
     #[test]
     fn only_deletions_change_anything_and_garbage_is_dead_lettered() {
-        assert_eq!(
-            handling(&event(ProductEventKind::Deleted)),
-            Handling::RemoveEverywhere {
-                product: id("101"),
-                version: 4
-            }
-        );
-        assert_eq!(
-            handling(&event(ProductEventKind::Created)),
-            Handling::Ignore
-        );
-        assert_eq!(
-            handling(&event(ProductEventKind::Updated)),
-            Handling::Ignore
-        );
+        let Handling::RemoveEverywhere(deleted) = handling(&event(ProductEventKind::Deleted))
+        else {
+            panic!("a deletion is applied");
+        };
+        assert_eq!((deleted.product_id, deleted.version), (id("101"), 4));
+        for kind in [ProductEventKind::Created, ProductEventKind::Updated] {
+            assert!(matches!(handling(&event(kind)), Handling::Ignore(_)));
+        }
         for garbage in ["", "{", "42", r#"{"type":"product.deleted"}"#, "\u{0}"] {
             assert!(
                 matches!(handling(garbage), Handling::DeadLetter(_)),

@@ -71,14 +71,14 @@ async fn handle(env: &Env, message: &Message, body: &str) -> Option<ProductEvent
             }
             None
         }
-        Handling::Ignore => {
+        Handling::Ignore(event) => {
             message.ack();
-            serde_json::from_str(body).ok()
+            Some(event)
         }
-        Handling::RemoveEverywhere { product, version } => {
-            let event: ProductEvent = serde_json::from_str(body).ok()?;
+        Handling::RemoveEverywhere(event) => {
             let favourers = Objects { env, event: &event };
-            match remove_everywhere(&favourers, &product, version).await {
+            let product = &event.product_id;
+            match remove_everywhere(&favourers, product, event.version).await {
                 Ok(count) => {
                     common::console_log!(
                         "product.deleted {product} (event {}): removed from {count} lists",
