@@ -202,12 +202,6 @@ export function eventSystemOptions({ flaky = false } = {}) {
   return {
     ...options,
     objects: { users: { PRODUCT_FANS: { className: "FlakyFans", scriptName: FLAKY_WORKER } } },
-    // FlakyFans can hold a favourite PUT until the deletion's event has been
-    // delivered (a batch is at least 1 s, a retry more), a wait the shipped
-    // ProductFans never makes: the gateway gives that PUT more than its
-    // shipped 3 s. A writer that does not answer within the shipped budget is
-    // integrity.test.mjs's ("Hanging").
-    vars: { gateway: { UPSTREAM_TIMEOUT_MS: "10000" } },
   };
 }
 
