@@ -30,12 +30,10 @@ export function install(settleCallback, drainCallback) {
 }
 export function awaitPromise(promise, slot) {
   const born = generation;
-  const deliver = (ok, value) => {
-    if (born === generation) settleOrFail(slot, ok, value);
-  };
-  promise.then((value) => deliver(true, value), (error) => deliver(false, error));
+  promise.then((value) => deliver(born, slot, true, value), (error) => deliver(born, slot, false, error));
 }
-function settleOrFail(slot, ok, value) {
+function deliver(born, slot, ok, value) {
+  if (born !== generation) return;
   try {
     settle(slot, ok, value);
   } catch (error) {
