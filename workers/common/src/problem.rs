@@ -130,6 +130,12 @@ impl Problem {
         Self::new(503, "unavailable", "Service unavailable", detail)
     }
 
+    /// A write refused for now, with nothing written: 503 with
+    /// `Retry-After: 1`, so the client tries again shortly.
+    pub fn write_refused_for_now(detail: impl Into<String>) -> Self {
+        Self::unavailable(detail).with_header("Retry-After", "1")
+    }
+
     /// Another service this one depends on could not do its part: this
     /// service works, and says so with its own problem document.
     pub fn dependency_unavailable(detail: impl Into<String>) -> Self {

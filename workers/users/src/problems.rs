@@ -13,10 +13,9 @@ pub fn user_problem(error: UserError, id: &ResourceId) -> Problem {
         UserError::EmailTaken(email) => {
             Problem::conflict(format!("another user already has the email {email}"))
         }
-        UserError::ClaimsUnavailable => {
-            Problem::unavailable("email addresses cannot be checked now; nothing was written")
-                .with_header("Retry-After", "1")
-        }
+        UserError::ClaimsUnavailable => Problem::write_refused_for_now(
+            "email addresses cannot be checked now; nothing was written",
+        ),
         UserError::FavoritesFull => Problem::conflict(format!(
             "a user has at most {} favourites",
             crate::favorites::MAX_FAVORITES
@@ -31,8 +30,7 @@ pub fn user_problem(error: UserError, id: &ResourceId) -> Problem {
             Problem::not_found(format!("product {product} does not exist"))
         }
         UserError::FansUnavailable => {
-            Problem::unavailable("favourites cannot be checked now; nothing was written")
-                .with_header("Retry-After", "1")
+            Problem::write_refused_for_now("favourites cannot be checked now; nothing was written")
         }
     }
 }

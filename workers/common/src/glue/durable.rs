@@ -112,8 +112,7 @@ impl SqlRow {
 /// was written, and the client may try again.
 pub fn object_unavailable(why: &str) -> Problem {
     crate::console_error!("writer object unavailable: {why}");
-    Problem::unavailable("the writer is unavailable; nothing was written")
-        .with_header("Retry-After", "1")
+    Problem::write_refused_for_now("the writer is unavailable; nothing was written")
 }
 
 /// Sends `command` to the object `name` of namespace `binding_name`, for the
@@ -143,10 +142,9 @@ const TIMED_OUT: &str = "timed out";
 /// hears about.
 pub fn still_awaited(inbound: &Inbound) -> Result<(), Problem> {
     match inbound.remaining_ms() {
-        0 => Err(Problem::unavailable(
+        0 => Err(Problem::write_refused_for_now(
             "the request's time ran out before its write; nothing was written",
-        )
-        .with_header("Retry-After", "1")),
+        )),
         _ => Ok(()),
     }
 }
