@@ -31,6 +31,14 @@ pub struct Claim {
     pub since_ms: u64,
 }
 
+impl Claim {
+    /// When the address's object must look at this claim again: at the end
+    /// of its time while it is pending, never once it is held.
+    pub fn alarm_at(&self, ttl_ms: u64) -> Option<u64> {
+        (!self.held).then(|| self.since_ms.saturating_add(ttl_ms))
+    }
+}
+
 /// What a user's writer asks of an address's object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -194,6 +202,22 @@ mod tests {
     use common::testing::block_on;
     use std::cell::RefCell;
     use std::collections::HashMap;
+
+    #[test]
+    fn only_a_pending_claim_wants_an_alarm() {
+        let owner = ResourceId::parse("7").unwrap();
+        let pending = Claim {
+            owner,
+            held: false,
+            since_ms: 1_000,
+        };
+        assert_eq!(pending.alarm_at(30_000), Some(31_000));
+        let held = Claim {
+            held: true,
+            ..pending
+        };
+        assert_eq!(held.alarm_at(30_000), None);
+    }
 
     #[derive(Default)]
     struct Store {

@@ -38,6 +38,9 @@ extern "C" {
     #[wasm_bindgen(method, catch, js_name = setAlarm)]
     fn set_alarm_at(this: &ObjectStorage, at_millis: f64) -> Result<Promise, JsValue>;
 
+    #[wasm_bindgen(method, catch, js_name = deleteAlarm)]
+    fn delete_alarm_now(this: &ObjectStorage) -> Result<Promise, JsValue>;
+
     /// An object's SQLite database; `exec` is synchronous.
     #[derive(Clone)]
     pub type SqlStorage;
@@ -56,6 +59,12 @@ impl ObjectStorage {
     pub async fn set_alarm(&self, at_millis: u64) -> Result<(), StoreError> {
         let set = self.set_alarm_at(at_millis as f64).map_err(sql_failure)?;
         settled(set).await.map(drop).map_err(sql_failure)
+    }
+
+    /// Takes the object's alarm away, if it has one.
+    pub async fn delete_alarm(&self) -> Result<(), StoreError> {
+        let delete = self.delete_alarm_now().map_err(sql_failure)?;
+        settled(delete).await.map(drop).map_err(sql_failure)
     }
 }
 

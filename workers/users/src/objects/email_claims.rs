@@ -132,15 +132,22 @@ impl Object {
         }
     }
 
-    /// A pending claim gets an alarm at the end of its time.
+    /// A pending claim gets an alarm at the end of its time. A held or
+    /// released one has its alarm taken away: it would wake the object for
+    /// nothing, one billed alarm per create.
     async fn arm_alarm(&self, store: &ClaimRow<'_>) {
-        if let Ok(Some(Some(claim))) = store.load() {
-            if !claim.held {
-                let at = claim.since_ms + claim_ttl(&self.env);
-                if let Err(error) = self.storage.set_alarm(at).await {
-                    common::console_error!("claim alarm for {} not set: {error}", store.email);
-                }
-            }
+        let Ok(claim) = store.load() else {
+            return;
+        };
+        let alarm_at = claim
+            .flatten()
+            .and_then(|claim| claim.alarm_at(claim_ttl(&self.env)));
+        let scheduled = match alarm_at {
+            Some(at) => self.storage.set_alarm(at).await,
+            None => self.storage.delete_alarm().await,
+        };
+        if let Err(error) = scheduled {
+            common::console_error!("claim alarm for {} not scheduled: {error}", store.email);
         }
     }
 
