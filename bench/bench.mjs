@@ -22,6 +22,7 @@ import {
   startOursWithAssets,
   startOursWithLimiter,
   startPeer,
+  startParity,
   startPeerUsersDirect,
 } from "./systems.mjs";
 import { WRK, runWrk, wrkSettings } from "./wrk.mjs";
@@ -44,6 +45,8 @@ const ROUTES = [
   { route: "POST /users", path: "/users", status: 201, script: script("post-user.lua"), unique: true },
   { route: "GET /products/101", path: "/products/101", status: 200 },
 ];
+/** The reads the parity peer serves (it has no writes). */
+const PARITY_ROUTES = ROUTES.filter(({ script }) => !script);
 const DIRECT = { route: "GET /users/1", path: "/users/1", status: 200 };
 const FAVORITES_ROUTE = { route: "GET /users/1/favorites", path: "/users/1/favorites", status: 200 };
 /** Writes only we serve: what the writer objects cost, before and after. */
@@ -68,6 +71,7 @@ async function main() {
     date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
     environment: environment(load),
     routes: ROUTES.map(({ route }) => ({ route, ours: results[`ours ${route}`], peer: results[`peer ${route}`] })),
+    parity: PARITY_ROUTES.map(({ route }) => ({ route, ours: results[`ours ${route}`], parity: results[`parity ${route}`] })),
     gateway: {
       through: results[`ours ${DIRECT.route}`],
       direct: results[`direct ${DIRECT.route}`],
@@ -98,13 +102,14 @@ async function prepareLoad() {
   log("starting both systems, and each side's users worker on its own");
   const ours = await track(startOurs());
   const peer = await track(startPeerHere());
+  const parity = await track(startParity(PEER_DIR));
   const direct = await track(startOurUsersDirect());
   const peerDirect = await track(startPeerUsersDirect(PEER_DIR));
   const limited = await track(startOursWithLimiter());
   const assets = await track(startOursWithAssets());
   const before = BEFORE_DIR && (await track(startEarlier(BEFORE_DIR)));
   await seedFavorites(ours);
-  const targets = loadTargets({ ours, peer, direct, peerDirect, limited, assets, before });
+  const targets = loadTargets({ ours, peer, parity, direct, peerDirect, limited, assets, before });
   await checkStatuses(targets);
   return targets;
 }
@@ -113,8 +118,8 @@ function startPeerHere() {
   return startPeer(PEER_DIR);
 }
 
-/** What wrk drives: each shared route on both sides, then ours alone. */
-function loadTargets({ ours, peer, direct, peerDirect, limited, assets, before }) {
+/** What wrk drives: each shared route on each side, then ours alone. */
+function loadTargets({ ours, peer, parity, direct, peerDirect, limited, assets, before }) {
   const target = (side, system, route) => ({
     side,
     key: `${side} ${route.route}`,
@@ -123,7 +128,11 @@ function loadTargets({ ours, peer, direct, peerDirect, limited, assets, before }
     ...route,
   });
   return [
-    ...ROUTES.flatMap((route) => [target("ours", ours, route), target("peer", peer, route)]),
+    ...ROUTES.flatMap((route) => [
+      target("ours", ours, route),
+      target("peer", peer, route),
+      ...(PARITY_ROUTES.includes(route) ? [target("parity", parity, route)] : []),
+    ]),
     target("direct", direct, DIRECT),
     target("peer-direct", peerDirect, DIRECT),
     target("limited", limited, DIRECT),

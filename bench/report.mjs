@@ -10,13 +10,15 @@ const LATEST_HEADING = "## Latest run";
 const HISTORY_HEADING = /^## History[ \t]*$/m;
 
 /** The latest run's section of RESULTS.md, also what is printed. */
-export function renderRun({ date, environment, routes, gateway, favorites, assets, before, sizes, coldStart, notes }) {
+export function renderRun({ date, environment, routes, parity, gateway, favorites, assets, before, sizes, coldStart, notes }) {
   return [
     `${LATEST_HEADING}: ${date}`,
     "",
     environment,
     "",
     routeTable(routes),
+    "",
+    parityTable(parity),
     "",
     measureTable({ gateway, favorites, assets, sizes, coldStart }),
     ...(before ? ["", beforeTable(before)] : []),
@@ -67,6 +69,30 @@ function routeTable(routes) {
       ms(ours.cpu, 3),
       ms(peer.cpu, 3),
       fixed(peer.cpu / ours.cpu, 2),
+    ]),
+  );
+  return [...header, ...rows].join("\n");
+}
+
+/** Ours against the parity peer: the same concerns, written in Hono. */
+function parityTable(routes) {
+  const header = [
+    "Against the parity peer (bench/parity/: the peer's Hono with the same concerns as ours, built from Hono's own middleware, on our seed data; reads only):",
+    "",
+    "| route | ours req/s | parity req/s | ratio (ours/parity) | ours p50 | parity p50 | ours workerd CPU/req | parity workerd CPU/req | CPU ratio (parity/ours) |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  const rows = routes.map(({ route, ours, parity }) =>
+    row([
+      route,
+      rate(ours.rps),
+      rate(parity.rps),
+      fixed(ours.rps / parity.rps, 2),
+      ms(ours.p50),
+      ms(parity.p50),
+      ms(ours.cpu, 3),
+      ms(parity.cpu, 3),
+      fixed(parity.cpu / ours.cpu, 2),
     ]),
   );
   return [...header, ...rows].join("\n");

@@ -64,6 +64,38 @@ export function startPeer(dir, options = {}) {
   return startPeerWorkers(dir, PEER_WORKERS, options);
 }
 
+/**
+ * The parity peer (bench/parity/): the peer's Hono with our concerns added
+ * the way a Hono developer would (Hono's middleware for the request id,
+ * CORS, security headers and ETag; a timeout, deadline and breaker; an
+ * access-log line; stored records checked before they are answered), on
+ * our seed data as it is. Bundles in `<dir>/parity-dist/`; GET routes only.
+ */
+export async function startParity(dir) {
+  const bundle = (name) => join(dir, "parity-dist", `${name}.js`);
+  const worker = (name, more) => ({
+    name: `parity-${name}`,
+    modules: true,
+    scriptPath: bundle(name),
+    modulesRoot: join(dir, "parity-dist"),
+    compatibilityDate: "2025-11-01",
+    ...more,
+  });
+  const mf = new Miniflare({
+    ...LOOPBACK,
+    workers: [
+      worker("gateway", { serviceBindings: { USERS: "parity-users", PRODUCTS: "parity-products" } }),
+      worker("users", { kvNamespaces: { USERS_KV: "parity-users" } }),
+      worker("products", { kvNamespaces: { PRODUCTS_KV: "parity-products" } }),
+    ],
+  });
+  const url = await readyUrl(mf);
+  for (const [name, binding] of [["users", "USERS_KV"], ["products", "PRODUCTS_KV"]]) {
+    await putAll(await mf.getKVNamespace(binding, `parity-${name}`), seedEntries(name));
+  }
+  return { url, stop: () => mf.dispose() };
+}
+
 /** The peer's users worker (and products, which it calls), with no gateway in front. */
 export function startPeerUsersDirect(dir) {
   return startPeerWorkers(dir, ["users", "products"]);

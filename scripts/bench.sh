@@ -34,9 +34,13 @@ PEER_DIR="$WORK_DIR/hono"
 cp -r "$ROOT/../shared/peers/hono" "$PEER_DIR"
 chmod -R u+w "$PEER_DIR"
 (cd "$PEER_DIR" && npm install --no-audit --no-fund --loglevel=error)
+# The parity peer (bench/parity/) is bundled beside it, against the same hono.
+cp -r "$ROOT/bench/parity" "$PEER_DIR/parity"
 for name in gateway users products; do
   esbuild "$PEER_DIR/$name.ts" --bundle --format=esm --platform=browser \
     --conditions=workerd,worker,browser --outfile="$PEER_DIR/dist/$name.js" --log-level=warning
+  esbuild "$PEER_DIR/parity/$name.ts" --bundle --format=esm --platform=browser \
+    --conditions=workerd,worker,browser --outfile="$PEER_DIR/parity-dist/$name.js" --log-level=warning
 done
 
 BEFORE_DIR=""
