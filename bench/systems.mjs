@@ -78,7 +78,7 @@ export async function startParity(dir) {
     modules: true,
     scriptPath: bundle(name),
     modulesRoot: join(dir, "parity-dist"),
-    compatibilityDate: "2025-11-01",
+    compatibilityDate: readConfig("gateway").compatibility_date,
     ...more,
   });
   const mf = new Miniflare({

@@ -78,7 +78,7 @@ async function forward(c: any, service: 'users' | 'products', binding: Fetcher) 
     c.set('serviceStatus', response.status);
     breaker.failures = response.status >= 500 ? breaker.failures + 1 : 0;
     if (breaker.failures >= BREAKER_THRESHOLD) breaker.openUntil = Date.now() + BREAKER_COOLDOWN_MS;
-    return new Response(response.body, response);
+    return response;
   } catch {
     breaker.failures += 1;
     if (breaker.failures >= BREAKER_THRESHOLD) breaker.openUntil = Date.now() + BREAKER_COOLDOWN_MS;

@@ -6,4 +6,4 @@ const isProduct = (product: any) =>
   Number.isSafeInteger(product.price?.amount) && product.price.amount >= 0 && /^[A-Z]{3}$/.test(product.price.currency) &&
   Number.isSafeInteger(product.stock) && product.stock >= 0 && isTimestamp(product.created_at) && isTimestamp(product.updated_at);
 
-export default recordService('PRODUCTS_KV', 'product:', '/products/:id', isProduct, 'no such product');
+export default recordService('PRODUCTS_KV', 'product:', '/products/:id', isProduct, 'product');
