@@ -188,9 +188,17 @@ function noteSurprises(target, label, result) {
   if (result.errors) notes.push(`${target.key}, ${label}: wrk reported ${result.errors}`);
 }
 
+/** Medians over the rounds, and the spread of req/s across them. */
 function medians(runs) {
   const of = (field) => median(runs.map((run) => run[field]));
-  return { rps: of("rps"), p50: of("p50"), p99: of("p99"), cpu: of("cpuMsPerRequest") };
+  const rates = runs.map((run) => run.rps).filter(Number.isFinite);
+  return {
+    rps: of("rps"),
+    rpsRange: [Math.min(...rates), Math.max(...rates)],
+    p50: of("p50"),
+    p99: of("p99"),
+    cpu: of("cpuMsPerRequest"),
+  };
 }
 
 /** One request to each target first: a wrong status is noted, not hidden. */

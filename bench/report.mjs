@@ -53,14 +53,14 @@ export function writeResults(run, path = RESULTS) {
 
 function routeTable(routes) {
   const header = [
-    "| route | ours req/s | peer req/s | ratio (ours/peer) | ours p50 | peer p50 | ours p99 | peer p99 | ours workerd CPU/req | peer workerd CPU/req | CPU ratio (peer/ours) |",
+    "| route | ours req/s (rounds' range) | peer req/s (rounds' range) | ratio (ours/peer) | ours p50 | peer p50 | ours p99 | peer p99 | ours workerd CPU/req | peer workerd CPU/req | CPU ratio (peer/ours) |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   const rows = routes.map(({ route, ours, peer }) =>
     row([
       route,
-      rate(ours.rps),
-      rate(peer.rps),
+      rateWithRange(ours),
+      rateWithRange(peer),
       fixed(ours.rps / peer.rps, 2),
       ms(ours.p50),
       ms(peer.p50),
@@ -79,14 +79,14 @@ function parityTable(routes) {
   const header = [
     "Against the parity peer (bench/parity/: the peer's Hono with the same concerns as ours, built from Hono's own middleware, on our seed data; reads only):",
     "",
-    "| route | ours req/s | parity req/s | ratio (ours/parity) | ours p50 | parity p50 | ours workerd CPU/req | parity workerd CPU/req | CPU ratio (parity/ours) |",
+    "| route | ours req/s (rounds' range) | parity req/s (rounds' range) | ratio (ours/parity) | ours p50 | parity p50 | ours workerd CPU/req | parity workerd CPU/req | CPU ratio (parity/ours) |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   const rows = routes.map(({ route, ours, parity }) =>
     row([
       route,
-      rate(ours.rps),
-      rate(parity.rps),
+      rateWithRange(ours),
+      rateWithRange(parity),
       fixed(ours.rps / parity.rps, 2),
       ms(ours.p50),
       ms(parity.p50),
@@ -204,6 +204,12 @@ function fixed(value, digits) {
 
 function rate(value) {
   return fixed(value, 0);
+}
+
+/** A median req/s with the lowest and highest round: how far one number can be trusted. */
+function rateWithRange({ rps, rpsRange = [] }) {
+  const [low, high] = rpsRange;
+  return Number.isFinite(low) ? `${rate(rps)} (${rate(low)}–${rate(high)})` : rate(rps);
 }
 
 function ms(value, digits = 2) {
