@@ -78,7 +78,8 @@ async function forward(c: any, service: 'users' | 'products', binding: Fetcher) 
     c.set('serviceStatus', response.status);
     breaker.failures = response.status >= 500 ? breaker.failures + 1 : 0;
     if (breaker.failures >= BREAKER_THRESHOLD) breaker.openUntil = Date.now() + BREAKER_COOLDOWN_MS;
-    return response;
+    // A fetched answer's headers are immutable; the middleware sets some.
+    return new Response(response.body, response);
   } catch {
     breaker.failures += 1;
     if (breaker.failures >= BREAKER_THRESHOLD) breaker.openUntil = Date.now() + BREAKER_COOLDOWN_MS;
