@@ -16,9 +16,11 @@ export function renderRun({ date, environment, routes, parity, gateway, favorite
     "",
     environment,
     "",
-    routeTable(routes),
+    comparisonTable(routes, "peer"),
     "",
-    parityTable(parity),
+    PARITY_INTRO,
+    "",
+    comparisonTable(parity, "parity"),
     "",
     measureTable({ gateway, favorites, assets, sizes, coldStart }),
     ...(before ? ["", beforeTable(before)] : []),
@@ -51,52 +53,32 @@ export function writeResults(run, path = RESULTS) {
   return path;
 }
 
-function routeTable(routes) {
+/** Ours against `other` ("peer" or "parity"), route by route: each row is `{ route, ours, [other] }`. */
+function comparisonTable(routes, other) {
   const header = [
-    "| route | ours req/s (rounds' range) | peer req/s (rounds' range) | ratio (ours/peer) | ours p50 | peer p50 | ours p99 | peer p99 | ours workerd CPU/req | peer workerd CPU/req | CPU ratio (peer/ours) |",
+    `| route | ours req/s (rounds' range) | ${other} req/s (rounds' range) | ratio (ours/${other}) | ours p50 | ${other} p50 | ours p99 | ${other} p99 | ours workerd CPU/req | ${other} workerd CPU/req | CPU ratio (${other}/ours) |`,
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
-  const rows = routes.map(({ route, ours, peer }) =>
+  const rows = routes.map(({ route, ours, [other]: theirs }) =>
     row([
       route,
       rateWithRange(ours),
-      rateWithRange(peer),
-      fixed(ours.rps / peer.rps, 2),
+      rateWithRange(theirs),
+      fixed(ours.rps / theirs.rps, 2),
       ms(ours.p50),
-      ms(peer.p50),
+      ms(theirs.p50),
       ms(ours.p99),
-      ms(peer.p99),
+      ms(theirs.p99),
       ms(ours.cpu, 3),
-      ms(peer.cpu, 3),
-      fixed(peer.cpu / ours.cpu, 2),
+      ms(theirs.cpu, 3),
+      fixed(theirs.cpu / ours.cpu, 2),
     ]),
   );
   return [...header, ...rows].join("\n");
 }
 
-/** Ours against the parity peer: the same concerns, written in Hono. */
-function parityTable(routes) {
-  const header = [
-    "Against the parity peer (bench/parity/: the peer's Hono with the same concerns as ours, built from Hono's own middleware, on our seed data; reads only):",
-    "",
-    "| route | ours req/s (rounds' range) | parity req/s (rounds' range) | ratio (ours/parity) | ours p50 | parity p50 | ours workerd CPU/req | parity workerd CPU/req | CPU ratio (parity/ours) |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-  ];
-  const rows = routes.map(({ route, ours, parity }) =>
-    row([
-      route,
-      rateWithRange(ours),
-      rateWithRange(parity),
-      fixed(ours.rps / parity.rps, 2),
-      ms(ours.p50),
-      ms(parity.p50),
-      ms(ours.cpu, 3),
-      ms(parity.cpu, 3),
-      fixed(parity.cpu / ours.cpu, 2),
-    ]),
-  );
-  return [...header, ...rows].join("\n");
-}
+const PARITY_INTRO =
+  "Against the parity peer (bench/parity/: the peer's Hono with the same concerns as ours, built from Hono's own middleware, on our seed data; reads only):";
 
 /** This run's system against the one at an earlier commit, same run, same load. */
 function beforeTable({ ref, routes }) {
