@@ -173,7 +173,7 @@ impl<S: ClaimStore, H: Holders> Claims<'_, S, H> {
             return Ok(None);
         }
         if self.is_fresh(&claim, now_ms) {
-            return Ok(Some(claim.since_ms + self.ttl_ms));
+            return Ok(claim.alarm_at(self.ttl_ms));
         }
         match self.holders.has_email(&claim.owner, email).await {
             Ok(true) => self.hold(email, claim).await.map(|_| None),

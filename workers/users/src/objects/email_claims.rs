@@ -81,7 +81,7 @@ impl Object {
             .handle(request, now_millis())
             .await
             .map_err(|_| Problem::unavailable("claims are unavailable"))?;
-        self.arm_alarm(&store).await;
+        self.schedule_alarm(&store).await;
         Ok(Reply::json(200, &answer))
     }
 
@@ -135,7 +135,7 @@ impl Object {
     /// A pending claim gets an alarm at the end of its time. A held or
     /// released one has its alarm taken away: it would wake the object for
     /// nothing, one billed alarm per create.
-    async fn arm_alarm(&self, store: &ClaimRow<'_>) {
+    async fn schedule_alarm(&self, store: &ClaimRow<'_>) {
         let Ok(claim) = store.load() else {
             return;
         };
