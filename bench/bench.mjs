@@ -163,6 +163,7 @@ async function measure(targets) {
     }
   }
   const results = Object.fromEntries(Object.entries(samples).map(([key, runs]) => [key, medians(runs)]));
+  for (const { key, wrongStatus } of targets) results[key].wrongStatus = wrongStatus;
   return { results, load: { before, after: loadavg()[0] } };
 }
 
@@ -208,6 +209,7 @@ async function checkStatuses(targets) {
     const response = await fetch(target.url, target.unique ? postInit(`check-${target.side}`) : {});
     await response.arrayBuffer();
     if (response.status !== target.status) {
+      target.wrongStatus = response.status;
       notes.push(`${target.key} answered ${response.status} before the load (expected ${target.status})`);
     }
   }

@@ -60,21 +60,34 @@ function comparisonTable(routes, other) {
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   const rows = routes.map(({ route, ours, [other]: theirs }) =>
-    row([
-      route,
-      rateWithRange(ours),
-      rateWithRange(theirs),
-      fixed(ours.rps / theirs.rps, 2),
-      ms(ours.p50),
-      ms(theirs.p50),
-      ms(ours.p99),
-      ms(theirs.p99),
-      ms(ours.cpu, 3),
-      ms(theirs.cpu, 3),
-      fixed(theirs.cpu / ours.cpu, 2),
-    ]),
+    ours.wrongStatus || theirs.wrongStatus ? voidRow(route, { ours, [other]: theirs }) : comparisonRow(route, ours, theirs),
   );
   return [...header, ...rows].join("\n");
+}
+
+function comparisonRow(route, ours, theirs) {
+  return row([
+    route,
+    rateWithRange(ours),
+    rateWithRange(theirs),
+    fixed(ours.rps / theirs.rps, 2),
+    ms(ours.p50),
+    ms(theirs.p50),
+    ms(ours.p99),
+    ms(theirs.p99),
+    ms(ours.cpu, 3),
+    ms(theirs.cpu, 3),
+    fixed(theirs.cpu / ours.cpu, 2),
+  ]);
+}
+
+/** A route where a side answered the wrong status: its figures measure something else. */
+function voidRow(route, sides) {
+  const wrong = Object.entries(sides)
+    .filter(([, result]) => result.wrongStatus)
+    .map(([side, result]) => `${side} answered ${result.wrongStatus}`)
+    .join(", ");
+  return row([route, `void: ${wrong} (see the notes)`, ...Array(9).fill("–")]);
 }
 
 const PARITY_INTRO =
