@@ -51,6 +51,11 @@ pub fn event_of(edited: &Edited<Product>, id: &ResourceId, cause: Cause) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ProductDraft;
+    use common::body::parse_object;
+    use common::journal::{Journal, JournalStorage};
+    use common::testing::{block_on, MemoryJournal, MemoryKv};
+    use common::writes::{write_one, Edit};
 
     #[test]
     fn the_outbox_waits_1_s_then_twice_as_long_each_time_up_to_a_minute() {
@@ -63,11 +68,6 @@ mod tests {
             [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000, 60_000]
         );
     }
-    use crate::domain::ProductDraft;
-    use common::body::parse_object;
-    use common::journal::{Journal, JournalStorage};
-    use common::testing::{block_on, MemoryJournal, MemoryKv};
-    use common::writes::{write_one, Edit};
 
     fn cause(n: u64) -> Cause {
         Cause {
