@@ -470,24 +470,32 @@ mod tests {
         );
     }
 
-    /// Address objects that give a claim away while its write is under way.
-    struct Fickle(Addresses);
+    /// Address objects that give a claim away while its write is under way;
+    /// with `undo_refused_by`, that KV also refuses the write's undo.
+    #[derive(Default)]
+    struct Fickle<'a> {
+        addresses: Addresses,
+        undo_refused_by: Option<&'a MemoryKv>,
+    }
 
-    impl EmailClaims for Fickle {
+    impl EmailClaims for Fickle<'_> {
         async fn claim(&self, email: &Email, owner: &ResourceId) -> Result<bool, StoreError> {
-            let granted = self.0.claim(email, owner).await?;
+            let granted = self.addresses.claim(email, owner).await?;
             let thief = ResourceId::parse("thief").unwrap();
-            self.0
+            self.addresses
                 .holders
                 .borrow_mut()
                 .insert(email.to_string(), (thief, false));
             Ok(granted)
         }
         async fn confirm(&self, email: &Email, owner: &ResourceId) -> Result<bool, StoreError> {
-            self.0.confirm(email, owner).await
+            if let Some(kv) = self.undo_refused_by {
+                kv.fail_next("put");
+            }
+            self.addresses.confirm(email, owner).await
         }
         async fn release(&self, email: &Email, owner: &ResourceId) -> Result<(), StoreError> {
-            self.0.release(email, owner).await
+            self.addresses.release(email, owner).await
         }
     }
 
@@ -495,7 +503,7 @@ mod tests {
     fn a_claim_lost_during_the_write_undoes_it() {
         let world = World::new();
         world.run("1", create("1", "a@x.io"), None).unwrap();
-        let fickle = Fickle(Addresses::default());
+        let fickle = Fickle::default();
         let run = |user: &str, command| {
             let writer = UserWriter {
                 journal: Journal::new(&world.storage, &world.kv),
@@ -520,28 +528,14 @@ mod tests {
         assert_eq!(world.user("2"), None, "the create is undone");
     }
 
-    /// Address objects that give a claim away while its write is under way,
-    /// and a KV that refuses the write's undo.
-    struct FickleWithFailingUndo<'a>(Fickle, &'a MemoryKv);
-
-    impl EmailClaims for FickleWithFailingUndo<'_> {
-        async fn claim(&self, email: &Email, owner: &ResourceId) -> Result<bool, StoreError> {
-            self.0.claim(email, owner).await
-        }
-        async fn confirm(&self, email: &Email, owner: &ResourceId) -> Result<bool, StoreError> {
-            self.1.fail_next("put");
-            self.0.confirm(email, owner).await
-        }
-        async fn release(&self, email: &Email, owner: &ResourceId) -> Result<(), StoreError> {
-            self.0.release(email, owner).await
-        }
-    }
-
     #[test]
     fn an_undo_kv_refuses_still_holds_and_reaches_kv_with_the_next_request() {
         let world = World::new();
         world.run("1", create("1", "a@x.io"), None).unwrap();
-        let claims = FickleWithFailingUndo(Fickle(Addresses::default()), &world.kv);
+        let claims = Fickle {
+            undo_refused_by: Some(&world.kv),
+            ..Fickle::default()
+        };
         let writer = UserWriter {
             journal: Journal::new(&world.storage, &world.kv),
             claims: &claims,
